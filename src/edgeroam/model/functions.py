@@ -1,0 +1,70 @@
+"""What runs: flavors (resource profiles) and function specifications."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from edgeroam.model.base import Identifier, Model, NonNegative
+from edgeroam.model.topology import HostKind, Resources
+
+
+class Flavor(Model):
+    id: Identifier
+    vcpu: NonNegative
+    memory_mb: NonNegative
+    bandwidth_mbps: NonNegative = 0.0
+    max_delay_ms: NonNegative | None = Field(
+        default=None, description="Largest delay to the function the customer tolerates."
+    )
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(
+            vcpu=self.vcpu, memory_mb=self.memory_mb, bandwidth_mbps=self.bandwidth_mbps
+        )
+
+
+class Criticality(IntEnum):
+    """Higher is more important; used to order evacuations and arbitration ties."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    CRITICAL = 3
+
+
+_PARAM_TYPES = {"string", "integer", "number", "boolean", "ipv4", "cidr", "port", "list"}
+
+
+class ParameterSpec(Model):
+    type: str = "string"
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    description: str = ""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in _PARAM_TYPES:
+            raise ValueError(f"unknown parameter type {value!r}; use one of {sorted(_PARAM_TYPES)}")
+        return value
+
+
+class FunctionSpec(Model):
+    name: Identifier
+    flavor: Identifier
+    placement: tuple[HostKind, ...] = (HostKind.SERVER, HostKind.CLOUD)
+    criticality: Criticality = Criticality.NORMAL
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    description: str = ""
+
+    @field_validator("placement")
+    @classmethod
+    def _some_placement(cls, value: tuple[HostKind, ...]) -> tuple[HostKind, ...]:
+        if not value:
+            raise ValueError("a function must be allowed to run on at least one host kind")
+        return value

@@ -1,0 +1,1 @@
+"""Telemetry: validation, the latest-value cache with ages, and short histories."""
