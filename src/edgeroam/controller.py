@@ -36,7 +36,7 @@ from edgeroam.model import (
     validate_params,
 )
 from edgeroam.policies.registry import PolicyRegistry, default_registry
-from edgeroam.snapshot import Snapshot, build_snapshot
+from edgeroam.snapshot import Snapshot, TableCache, build_snapshot
 from edgeroam.store import Store
 from edgeroam.telemetry.cache import TelemetryCache
 
@@ -86,6 +86,7 @@ class Controller:
         self.arbiter = arbiter or ArbiterConfig()
         self.engine = LifecycleEngine(store, self.inventory, driver, self.events, lifecycle)
         self.memory: dict[str, Any] = {}
+        self._tables = TableCache()
         self.lock = threading.RLock()
         self.persist_readings = persist_readings and store is not None
         self.last_tick: TickReport | None = None
@@ -216,7 +217,9 @@ class Controller:
 
     def snapshot(self, now: float) -> Snapshot:
         with self.lock:
-            return build_snapshot(now, self.inventory, self.telemetry, self.engine.summaries(now))
+            return build_snapshot(
+                now, self.inventory, self.telemetry, self.engine.summaries(now), self._tables
+            )
 
     # -- the cycle ----------------------------------------------------------------------------
     def tick(self, now: float) -> TickReport:
@@ -225,7 +228,7 @@ class Controller:
             report = TickReport(now=now, duration_s=0.0)
             self.engine.advance(now)
             snapshot = build_snapshot(
-                now, self.inventory, self.telemetry, self.engine.summaries(now)
+                now, self.inventory, self.telemetry, self.engine.summaries(now), self._tables
             )
             candidates: list[Candidate] = []
             for policy, config in self.registry.enabled():

@@ -27,6 +27,7 @@ from edgeroam.model import (
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: Column order of the resource arrays.
 RESOURCES = ("vcpu", "memory_mb", "bandwidth_mbps")
@@ -50,6 +51,7 @@ class HostColumns:
         self.allocated: FloatArray = np.zeros((initial, 3))
         self.state: IntArray = np.zeros(initial, dtype=np.int64)
         self.kind: IntArray = np.zeros(initial, dtype=np.int64)
+        self.lends: BoolArray = np.zeros(initial, dtype=bool)
 
     def _grow(self) -> None:
         size = max(64, 2 * len(self.capacity))
@@ -57,6 +59,7 @@ class HostColumns:
         self.allocated = np.resize(self.allocated, (size, 3))
         self.state = np.resize(self.state, size)
         self.kind = np.resize(self.kind, size)
+        self.lends = np.resize(self.lends, size)
 
     def upsert(self, host: Host) -> None:
         row = self.index.get(host.id)
@@ -71,6 +74,7 @@ class HostColumns:
         self.capacity[row] = (cap.vcpu, cap.memory_mb, cap.bandwidth_mbps)
         self.state[row] = _STATE_CODE[host.state]
         self.kind[row] = _KIND_CODE[host.kind]
+        self.lends[row] = host.lends_capacity
 
     def remove(self, host_id: str) -> None:
         """Drop a host by moving the last row into its place (keeps arrays dense)."""
@@ -84,6 +88,7 @@ class HostColumns:
             self.allocated[row] = self.allocated[last]
             self.state[row] = self.state[last]
             self.kind[row] = self.kind[last]
+            self.lends[row] = self.lends[last]
         self.ids.pop()
 
     def allocate(self, host_id: str, amount: tuple[float, float, float], sign: float) -> None:
@@ -113,7 +118,14 @@ class Inventory:
         self.columns = HostColumns()
         self.instances_by_host: dict[str, set[str]] = {}
         self.reservations: dict[str, list[tuple[str, tuple[float, float, float]]]] = {}
+        self.cpes_by_owner: dict[str, set[str]] = {}
         self.version = 0
+        self.versions: dict[str, int] = {}
+        """Per-kind change counters; snapshots reuse their copies of unchanged tables."""
+
+    def _bump(self, kind: str) -> None:
+        self.version += 1
+        self.versions[kind] = self.versions.get(kind, 0) + 1
 
     # -- references ---------------------------------------------------------------------------
     def _need(self, kind: str, table: Mapping[str, object], key: str | None, who: str) -> None:
@@ -151,29 +163,34 @@ class Inventory:
     # -- changes ------------------------------------------------------------------------------
     def put_site(self, site: Site) -> None:
         self.sites[site.id] = site
-        self.version += 1
+        self._bump("site")
 
     def put_customer(self, customer: Customer) -> None:
         self.customers[customer.id] = customer
-        self.version += 1
+        self._bump("customer")
 
     def put_flavor(self, flavor: Flavor) -> None:
         self.flavors[flavor.id] = flavor
-        self.version += 1
+        self._bump("flavor")
 
     def put_function(self, function: FunctionSpec) -> None:
         self.functions[function.name] = function
-        self.version += 1
+        self._bump("function")
 
     def put_host(self, host: Host) -> None:
+        old = self.hosts.get(host.id)
+        if old is not None and old.owner is not None:
+            self.cpes_by_owner.get(old.owner, set()).discard(host.id)
+        if host.owner is not None:
+            self.cpes_by_owner.setdefault(host.owner, set()).add(host.id)
         self.hosts[host.id] = host
         self.columns.upsert(host)
         self.instances_by_host.setdefault(host.id, set())
-        self.version += 1
+        self._bump("host")
 
     def put_link(self, link: Link) -> None:
         self.links[link.id] = link
-        self.version += 1
+        self._bump("link")
 
     def put_instance(self, instance: Instance) -> None:
         old = self.instances.get(instance.id)
@@ -186,7 +203,7 @@ class Inventory:
             self.instances[instance.id] = instance
             self.instances_by_host.setdefault(instance.host, set()).add(instance.id)
             self._account(instance, +1.0)
-        self.version += 1
+        self._bump("instance")
 
     def remove(self, kind: str, key: str) -> None:
         """Delete an inventory object, refusing when something still refers to it."""
@@ -195,7 +212,9 @@ class Inventory:
                 raise InventoryError(
                     f"host {key!r} still runs instances {sorted(self.instances_by_host[key])}"
                 )
-            self.hosts.pop(key)
+            host = self.hosts.pop(key)
+            if host.owner is not None:
+                self.cpes_by_owner.get(host.owner, set()).discard(key)
             self.columns.remove(key)
             self.instances_by_host.pop(key, None)
         elif kind == "instance":
@@ -208,7 +227,7 @@ class Inventory:
             if users:
                 raise InventoryError(f"{kind} {key!r} is still used by {users[:5]}")
             table.pop(key)
-        self.version += 1
+        self._bump(kind)
 
     def table(self, kind: str) -> dict[str, object]:
         tables: dict[str, dict[str, object]] = {

@@ -7,9 +7,10 @@ mappings of the inventory, so a policy cannot observe a half-applied change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +118,7 @@ class HostTable:
     allocated: FloatArray  # (n, 3)
     state: IntArray  # codes into HOST_STATES
     kind: IntArray  # codes into HOST_KINDS
+    lends: BoolArray  # CPEs lending spare capacity (B&B)
 
     @property
     def free(self) -> FloatArray:
@@ -152,6 +154,7 @@ class Snapshot:
     customers: Mapping[str, Customer]
     instances: Mapping[str, Instance]
     instances_by_host: Mapping[str, frozenset[str]]
+    cpes_by_owner: Mapping[str, frozenset[str]]
     host_table: HostTable
     telemetry: TelemetryView
     operations: tuple[OperationSummary, ...] = ()
@@ -173,8 +176,46 @@ class Snapshot:
         return self.hosts[host_id].site
 
 
-def _frozen(mapping: Mapping[str, object]) -> Mapping[str, object]:
-    return MappingProxyType(dict(mapping))
+class SetMapView(Mapping[str, frozenset[str]]):
+    """Read-only view of a dict of sets, copying one set only when it is looked up.
+
+    Copying 10^5 sets every cycle would dominate the cycle; the view is safe because the
+    inventory only changes under the controller's lock, which a cycle holds throughout.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, set[str]]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> frozenset[str]:
+        return frozenset(self._data[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = self._data.get(key)
+        return default if found is None else frozenset(found)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, v in self._data.items() if v)
+
+    def __len__(self) -> int:
+        return sum(1 for v in self._data.values() if v)
+
+
+class TableCache:
+    """Immutable copies of inventory tables, rebuilt only when the table changed."""
+
+    def __init__(self) -> None:
+        self._copies: dict[str, tuple[int, Mapping[str, Any]]] = {}
+
+    def frozen(self, inventory: Inventory, kind: str) -> Mapping[str, Any]:
+        version = inventory.versions.get(kind, 0)
+        cached = self._copies.get(kind)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        table = MappingProxyType(dict(inventory.table(kind)))
+        self._copies[kind] = (version, table)
+        return table
 
 
 def build_snapshot(
@@ -182,7 +223,9 @@ def build_snapshot(
     inventory: Inventory,
     telemetry: TelemetryCache,
     operations: tuple[OperationSummary, ...] = (),
+    cache: TableCache | None = None,
 ) -> Snapshot:
+    cache = cache if cache is not None else TableCache()
     cols = inventory.columns
     n = len(cols)
     hosts = HostTable(
@@ -192,6 +235,7 @@ def build_snapshot(
         allocated=cols.allocated[:n].copy(),
         state=cols.state[:n].copy(),
         kind=cols.kind[:n].copy(),
+        lends=cols.lends[:n].copy(),
     )
     metrics: dict[str, MetricView] = {}
     for name, column in telemetry.columns.items():
@@ -207,16 +251,15 @@ def build_snapshot(
         )
     return Snapshot(
         now=now,
-        sites=MappingProxyType(dict(inventory.sites)),
-        hosts=MappingProxyType(dict(inventory.hosts)),
-        links=MappingProxyType(dict(inventory.links)),
-        flavors=MappingProxyType(dict(inventory.flavors)),
-        functions=MappingProxyType(dict(inventory.functions)),
-        customers=MappingProxyType(dict(inventory.customers)),
-        instances=MappingProxyType(dict(inventory.instances)),
-        instances_by_host=MappingProxyType(
-            {h: frozenset(s) for h, s in inventory.instances_by_host.items() if s}
-        ),
+        sites=cache.frozen(inventory, "site"),
+        hosts=cache.frozen(inventory, "host"),
+        links=cache.frozen(inventory, "link"),
+        flavors=cache.frozen(inventory, "flavor"),
+        functions=cache.frozen(inventory, "function"),
+        customers=cache.frozen(inventory, "customer"),
+        instances=cache.frozen(inventory, "instance"),
+        instances_by_host=SetMapView(inventory.instances_by_host),
+        cpes_by_owner=SetMapView(inventory.cpes_by_owner),
         host_table=hosts,
         telemetry=TelemetryView(now=now, metrics=MappingProxyType(metrics), _cache=telemetry),
         operations=operations,

@@ -37,6 +37,7 @@ class SimDriver:
     sandboxes: set[tuple[str, str]] = field(default_factory=set)
     running: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     powered_off: set[str] = field(default_factory=set)
+    failed_hosts: set[str] = field(default_factory=set)
     failures: dict[str, int] = field(default_factory=dict)
     log: list[tuple[float, str, str]] = field(default_factory=list)
     _tickets: dict[str, _Ticket] = field(default_factory=dict)
@@ -47,6 +48,21 @@ class SimDriver:
         self._rng = np.random.default_rng(self.seed)
         if self.state_path is not None and self.state_path.exists():
             self._load(self.state_path)
+
+    def adopt(self, instance: str, host: str, params: dict[str, Any]) -> None:
+        """Record a function that already runs (scenario start) without an action."""
+        self.sandboxes.add((instance, host))
+        self.running[(instance, host)] = dict(params)
+        self._persist()
+
+    def set_host_alive(self, host: str, alive: bool) -> None:
+        """A host failing (or coming back) outside the controller's control stops its functions."""
+        if alive:
+            self.failed_hosts.discard(host)
+        else:
+            self.failed_hosts.add(host)
+            for key in [k for k in self.running if k[1] == host]:
+                del self.running[key]
 
     # -- failure injection --------------------------------------------------------------------
     def fail_next(self, action: str, times: int = 1) -> None:
@@ -104,6 +120,8 @@ class SimDriver:
         """Change the simulated world; returns an error message or '' on success."""
         slot = (str(args.get("instance", "")), str(args.get("host", "")))
         host = slot[1]
+        if host in self.failed_hosts and action not in ("stop_function", "remove_sandbox"):
+            return f"host {host} is down"
         if action == "create_sandbox":
             if host in self.powered_off:
                 return f"host {host} is powered off"

@@ -357,10 +357,10 @@ class LifecycleEngine:
         if "host_state" in effect:
             host = inv.hosts[effect["host"]]
             state = HostState(effect["previous_state"] if undo else effect["host_state"])
-            updated = host.model_copy(update={"state": state})
-            inv.put_host(updated)
+            new_host = host.model_copy(update={"state": state})
+            inv.put_host(new_host)
             if self.store:
-                self.store.put("host", updated)
+                self.store.put("host", new_host)
         name = effect.get("instance") or effect.get("terminate")
         inst = inv.instances.get(name) if name else None
         if inst is None:

@@ -168,12 +168,15 @@ def build_plan(
                 ]
             )
         steps = _deploy(inst.id, target, inst.function, inst.params)
-        # The source of a heal is usually dead: cleaning it up must not block the operation.
-        steps += _undeploy(
+        # Once the new copy runs, the instance serves from the target (stage monitoring) while
+        # the old copy is cleaned up. The source of a heal is usually dead: cleaning it up must
+        # not block the operation.
+        cleanup = _undeploy(
             inst.id,
             inst.host,
             inst.function,
             best_effort=kind is OperationKind.HEAL or not host_is_up(inst.host),
         )
+        steps += [s.model_copy(update={"stage": LifecycleStage.MONITORING}) for s in cleanup]
         return Plan(steps=steps)
     raise PlanError(f"operation kind {kind.value} is not supported for instances")

@@ -16,6 +16,8 @@ class PlacementRequest:
     exclude_hosts: frozenset[str] = frozenset()
     avoid_sites: frozenset[str] = frozenset()
     """Sites to use only when nothing else fits (location-aware evacuation)."""
+    allow_bnb: bool = True
+    """Whether other customers' CPEs that lend capacity may host an owned function."""
 
 
 @dataclass

@@ -7,10 +7,28 @@ reason lists how many hosts each filter removed, Nova-style, so "nowhere to go" 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from edgeroam.model import Reason
+from edgeroam.model import HostKind, Reason
 from edgeroam.policies.placement.base import PlacementRequest, PlacementResult, Reservations
 from edgeroam.snapshot import Snapshot
+
+
+def cpe_access_mask(snapshot: Snapshot, request: PlacementRequest) -> npt.NDArray[np.bool_]:
+    """Non-CPE hosts pass; a CPE passes for its owner's functions, or as a B&B node for
+    another customer's. Shared functions (no owner) never land on a customer's box."""
+    table = snapshot.host_table
+    is_cpe = table.kind_mask((HostKind.CPE,))
+    allowed = ~is_cpe
+    if request.owner is not None:
+        if request.allow_bnb:
+            allowed = allowed | (is_cpe & table.lends)
+        for host in snapshot.cpes_by_owner.get(request.owner, ()):
+            row = table.index.get(host)
+            if row is not None:
+                allowed[row] = True
+    mask: npt.NDArray[np.bool_] = allowed
+    return mask
 
 
 def place(
@@ -37,6 +55,7 @@ def place(
 
     apply("state_ready", table.ready_mask())
     apply("host_kind", table.kind_mask(request.kinds))
+    apply("cpe_access", cpe_access_mask(snapshot, request))
     excluded = np.zeros(n, dtype=bool)
     for host in request.exclude_hosts:
         row = table.index.get(host)

@@ -1,0 +1,1 @@
+"""Benchmarks behind `edgeroam bench …`; figures go to docs/benchmarks.md."""
