@@ -6,7 +6,7 @@ import importlib
 
 from edgeroam.cli.app import app
 
-_COMMAND_MODULES = ("serve", "client", "simulate", "bench")
+_COMMAND_MODULES = ("serve", "client", "demo", "simulate", "bench")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ would send, hand them to the controller, run one control cycle, and record the t
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from edgeroam.lifecycle import LifecycleConfig
 from edgeroam.model import EventCategory, HostState, Operation, Reading, Severity
 from edgeroam.policies.registry import PolicyRegistry, default_registry
 from edgeroam.sim.clock import VirtualClock
+from edgeroam.sim.models import WORLD_MODEL_MODULES, WORLD_MODELS, WorldModel
 from edgeroam.sim.scenario import (
     Flow,
     FlowRateEvent,
@@ -108,7 +110,8 @@ class Simulation:
         self.last_sample: TrafficSample | None = None
         self.extra_readings: list[Reading] = []
         self.observers: list[Callable[[Simulation, TrafficSample, TickReport], None]] = []
-        """Called after every tick; later issues add their own timeline fields this way."""
+        """Called after every tick (tests and experiments watch runs this way)."""
+        self.models: list[WorldModel] = _world_models(scenario)
 
     # -- scheduled events ---------------------------------------------------------------------
     def _apply(self, event: ScheduledEvent, t: float) -> None:
@@ -150,6 +153,8 @@ class Simulation:
         )
         readings = sample_to_readings(sample, links, t) + self.extra_readings
         self.extra_readings = []
+        for model in self.models:
+            readings += model.feed(self, t)
         self.controller.ingest(readings)
         self.last_sample = sample
         return sample
@@ -162,6 +167,8 @@ class Simulation:
         for decision in report.decisions:
             self.decisions[decision.verdict.value] += 1
         entry = self._timeline_entry(t, sample, report)
+        for model in self.models:
+            model.record(self, t, entry)
         self.timeline.append(entry)
         for observer in self.observers:
             observer(self, sample, report)
@@ -242,11 +249,20 @@ class Simulation:
             "tick_ms_mean": round(float(np.mean(self.tick_ms)), 3) if self.tick_ms else 0.0,
             "tick_ms_max": round(float(np.max(self.tick_ms)), 3) if self.tick_ms else 0.0,
         }
+        for model in self.models:
+            summary.update(model.summary(self))
         return {
             "timeline": self.timeline,
             "operations": [operation_record(op) for op in ops],
             "summary": summary,
         }
+
+
+def _world_models(scenario: Scenario) -> list[WorldModel]:
+    for module in WORLD_MODEL_MODULES:
+        importlib.import_module(module)
+    found = (factory(scenario) for factory in WORLD_MODELS)
+    return [model for model in found if model is not None]
 
 
 def operation_record(op: Operation) -> dict[str, Any]:
