@@ -62,6 +62,17 @@ class FunctionSpec(Model):
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     description: str = ""
 
+    @field_validator("criticality", mode="before")
+    @classmethod
+    def _criticality_by_name(cls, value: Any) -> Any:
+        """Accept `critical` as well as 3, so files can say what they mean."""
+        if isinstance(value, str) and not value.isdigit():
+            if value.upper() not in Criticality.__members__:
+                names = ", ".join(c.name.lower() for c in Criticality)
+                raise ValueError(f"unknown criticality {value!r}; use one of {names} (or 0-3)")
+            return Criticality[value.upper()]
+        return value
+
     @field_validator("placement")
     @classmethod
     def _some_placement(cls, value: tuple[HostKind, ...]) -> tuple[HostKind, ...]:
