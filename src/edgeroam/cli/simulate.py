@@ -43,7 +43,7 @@ def simulate(
         loaded = load_scenario(scenario)
         sim = Simulation(loaded, database_url=database_url)
     except (ScenarioError, PolicyConfigError) as exc:
-        err.print(f"[red]invalid scenario[/red]\n{exc}")
+        typer.echo(f"invalid scenario\n{exc}", err=True)
         raise typer.Exit(2) from exc
     if quiet:
         result = sim.run()
