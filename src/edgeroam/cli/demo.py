@@ -59,9 +59,7 @@ def demo(
     workdir = Path(tempfile.mkdtemp(prefix="edgeroam-demo-"))
     url = database_url or f"sqlite:///{workdir / 'demo.db'}"
     viewer = TokenSpec(name="demo-viewer", token=secrets.token_urlsafe(24), role=Role.VIEWER)
-    operator = TokenSpec(
-        name="demo-operator", token=secrets.token_urlsafe(24), role=Role.OPERATOR
-    )
+    operator = TokenSpec(name="demo-operator", token=secrets.token_urlsafe(24), role=Role.OPERATOR)
     runtime, _sim = build_demo(customers, url, tick_s, (viewer, operator))
 
     def ready(base_url: str) -> None:
