@@ -22,6 +22,7 @@ from edgeroam.model import (
     EventCategory,
     Flavor,
     FunctionSpec,
+    Group,
     Host,
     Instance,
     Link,
@@ -43,6 +44,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "host": Host,
     "link": Link,
     "instance": Instance,
+    "group": Group,
 }
 
 
@@ -225,14 +227,21 @@ class Store:
 
     # -- readings -----------------------------------------------------------------------------
     def add_readings(self, readings: Sequence[Reading]) -> int:
+        """Append readings in one transaction.
+
+        The hottest write of the system: rows go to the DB-API driver as plain tuples through
+        executemany, skipping SQLAlchemy's per-row dictionaries (about twice as fast).
+        """
         if not readings:
             return 0
-        rows = [
-            {"source": r.source, "metric": r.metric, "value": r.value, "timestamp": r.timestamp}
-            for r in readings
-        ]
+        rows = [(r.source, r.metric, r.value, r.timestamp) for r in readings]
+        marker = "%s" if self.engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        sql = (
+            "INSERT INTO readings (source, metric, value, timestamp) "
+            f"VALUES ({marker}, {marker}, {marker}, {marker})"
+        )
         with self._tx() as conn:
-            conn.execute(insert(tables.readings), rows)
+            conn.exec_driver_sql(sql, rows)
         return len(rows)
 
     def readings(
