@@ -61,7 +61,7 @@ def group_status(key: str, runtime: RuntimeDep) -> dict[str, Any]:
         "serving": int(loads.serving[row]),
         "standby": int(loads.standby[row]),
         "load": _number(loads.load[row]),
-        "operations_in_flight": int(sum(1 for s in act.own_spans[row] if math.isinf(s[2]))),
+        "operations_in_flight": sum(1 for s in act.own_spans.get(row, ()) if math.isinf(s[2])),
         "members": members,
     }
 
