@@ -110,8 +110,12 @@ def _kill_and_remove(relative: Path) -> None:
                     for pid in proc.read_text().split():
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(int(pid), signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            (freezer / "freezer.state").write_text("THAWED")
+        # Thaw top-down: a child frozen on its own (a suspended vRGW) stays frozen when only
+        # its parent is thawed, and its killed tasks would never exit.
+        states = sorted(freezer.rglob("freezer.state"), key=lambda p: len(p.parts))
+        for state in states:
+            with contextlib.suppress(OSError):
+                state.write_text("THAWED")
     for controller in CONTROLLERS:
         top = CGROUP_ROOT / controller / relative
         if not top.is_dir():
