@@ -14,6 +14,13 @@ EDGEROAM_TEST_POSTGRES_URL="$(bash scripts/ensure-postgres.sh)"
 export EDGEROAM_TEST_POSTGRES_URL
 echo "using $EDGEROAM_TEST_POSTGRES_URL"
 
+echo "== testbed packages (the root-marked tests need them; as root they fail if missing)"
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/ensure-testbed-deps.sh
+else
+  echo "not root: the testbed tests will be skipped"
+fi
+
 echo "== pytest"
 set +e
 $BIN/pytest -q -p no:cacheprovider "$@"

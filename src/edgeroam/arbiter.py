@@ -31,9 +31,19 @@ class ArbiterConfig(Model):
         default=30.0, ge=0, description="Quiet time on a subject after its last operation."
     )
     cooldown_by_kind: dict[str, float] = Field(
-        default_factory=lambda: {"heal": 0.0},
-        description="Overrides of cooldown_s for the next operation's kind (healing a dead "
-        "instance should not wait).",
+        default_factory=lambda: {
+            "heal": 0.0,
+            "promote": 0.0,
+            "cordon": 0.0,
+            "uncordon": 0.0,
+            "power-off": 0.0,
+            "power-on": 0.0,
+            "update": 0.0,
+        },
+        description="Overrides of cooldown_s for the next operation's kind: healing a dead "
+        "instance, promoting a standby in its place and the host-state steps of an evacuation "
+        "(cordon, power-off, power-on, uncordon) should not wait, nor should a settings update "
+        "(it moves nothing).",
     )
 
 
@@ -92,6 +102,9 @@ def arbitrate(
             c.proposal.policy,
             c.proposal.kind.value,
             c.proposal.subject,
+            # Full tie-break, so the decisions never depend on the order proposals arrived in.
+            c.dry_run,
+            c.proposal.model_dump_json(),
         ),
     )
     claimed: dict[str, str] = {}

@@ -35,11 +35,15 @@ class TokenSpec(Model):
 
 
 class DriverSettings(Model):
-    kind: str = Field(default="sim", pattern="^(sim)$")
+    kind: str = Field(default="sim", pattern="^(sim|netns)$")
     latency_s: float = Field(default=0.5, ge=0)
     failure_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     state_path: Path | None = None
+    # netns: agents carry out the actions (see edgeroam.drivers.netns)
+    ack_timeout_s: float = Field(default=15.0, gt=0, description="netns: answer deadline.")
+    redeliver_s: float = Field(default=3.0, gt=0, description="netns: hand out again after.")
+    silent_after_s: float = Field(default=5.0, gt=0, description="netns: agent is silent after.")
 
 
 class Settings(Model):

@@ -24,6 +24,7 @@ from edgeroam.model import (
     EventCategory,
     Flavor,
     FunctionSpec,
+    Group,
     Host,
     Instance,
     LifecycleStage,
@@ -48,6 +49,7 @@ KIND_MODELS: dict[str, type[BaseModel]] = {
     "host": Host,
     "link": Link,
     "instance": Instance,
+    "group": Group,
 }
 
 
@@ -108,6 +110,7 @@ class Controller:
                 hosts=[Host.model_validate(o) for o in store.load("host")],
                 links=[Link.model_validate(o) for o in store.load("link")],
                 instances=[Instance.model_validate(o) for o in store.load("instance")],
+                groups=[Group.model_validate(o) for o in store.load("group")],
             )
             recovered = self.engine.recover(now)
             self.events.emit(
@@ -159,6 +162,10 @@ class Controller:
                 function = inv.functions[obj.function]
                 obj = obj.model_copy(update={"params": validate_params(function, obj.params)})
                 inv.put_instance(obj)
+            elif kind == "group":
+                assert isinstance(obj, Group)
+                inv.check_group(obj)
+                inv.put_group(obj)
             else:
                 raise InventoryError(f"unknown inventory kind {kind!r}")
             if self.store is not None:
@@ -247,11 +254,16 @@ class Controller:
                     continue
                 self.memory[policy.name] = result.memory
                 for note in result.notes:
+                    # Notes named alarm_* report an alarm's raise/change/clear (ETSI style).
+                    alarm = note.rule.startswith("alarm_")
                     self.events.emit(
                         now,
-                        EventCategory.DECISION,
+                        EventCategory.ALARM if alarm else EventCategory.DECISION,
                         note.message,
-                        tags=(policy.name, note.rule, "note"),
+                        tags=(policy.name, note.rule, "alarm" if alarm else "note"),
+                        severity=Severity(note.details.get("severity", "info"))
+                        if alarm
+                        else Severity.INFO,
                         data={"reason": note.model_dump(mode="json")},
                     )
                 for proposal in result.proposals:

@@ -16,6 +16,7 @@ from edgeroam.model import (
     Customer,
     Flavor,
     FunctionSpec,
+    Group,
     Host,
     HostKind,
     HostState,
@@ -115,6 +116,7 @@ class Inventory:
         self.functions: dict[str, FunctionSpec] = {}
         self.customers: dict[str, Customer] = {}
         self.instances: dict[str, Instance] = {}
+        self.groups: dict[str, Group] = {}
         self.columns = HostColumns()
         self.instances_by_host: dict[str, set[str]] = {}
         self.reservations: dict[str, list[tuple[str, tuple[float, float, float]]]] = {}
@@ -159,6 +161,31 @@ class Inventory:
         self._need("function", self.functions, instance.function, who)
         self._need("host", self.hosts, instance.host, who)
         self._need("customer", self.customers, instance.owner, who)
+        group = self.groups.get(instance.group) if instance.group is not None else None
+        if group is not None and group.function != instance.function:
+            raise InventoryError(
+                f"{who}: group {group.id!r} runs function {group.function!r}, "
+                f"not {instance.function!r}"
+            )
+
+    def check_group(self, group: Group) -> None:
+        who = f"group {group.id!r}"
+        self._need("function", self.functions, group.function, who)
+        self._need("site", self.sites, group.site, who)
+        self._need("group", self.groups, group.manager, who)
+        if group.manager is not None:
+            manager = self.groups[group.manager]
+            if not manager.kind.is_manager:
+                raise InventoryError(
+                    f"{who}: manager {manager.id!r} is a {manager.kind.value} group, not a manager"
+                )
+            seen = {group.id}
+            step: Group | None = manager
+            while step is not None:
+                if step.id in seen:
+                    raise InventoryError(f"{who}: manager chain loops back through {step.id!r}")
+                seen.add(step.id)
+                step = self.groups.get(step.manager) if step.manager is not None else None
 
     # -- changes ------------------------------------------------------------------------------
     def put_site(self, site: Site) -> None:
@@ -176,6 +203,10 @@ class Inventory:
     def put_function(self, function: FunctionSpec) -> None:
         self.functions[function.name] = function
         self._bump("function")
+
+    def put_group(self, group: Group) -> None:
+        self.groups[group.id] = group
+        self._bump("group")
 
     def put_host(self, host: Host) -> None:
         old = self.hosts.get(host.id)
@@ -212,6 +243,9 @@ class Inventory:
                 raise InventoryError(
                     f"host {key!r} still runs instances {sorted(self.instances_by_host[key])}"
                 )
+            users = self.referrers(kind, key)
+            if users:
+                raise InventoryError(f"host {key!r} is still used by {users[:5]}")
             host = self.hosts.pop(key)
             if host.owner is not None:
                 self.cpes_by_owner.get(host.owner, set()).discard(key)
@@ -238,6 +272,7 @@ class Inventory:
             "function": self.functions,  # type: ignore[dict-item]
             "customer": self.customers,  # type: ignore[dict-item]
             "instance": self.instances,  # type: ignore[dict-item]
+            "group": self.groups,  # type: ignore[dict-item]
         }
         if kind not in tables:
             raise InventoryError(f"unknown inventory kind {kind!r}")
@@ -253,6 +288,12 @@ class Inventory:
             users += [f"function {f.name}" for f in self.functions.values() if f.flavor == key]
         if kind == "function":
             users += [f"instance {i.id}" for i in self.instances.values() if i.function == key]
+            users += [f"group {g.id}" for g in self.groups.values() if g.function == key]
+        if kind == "site":
+            users += [f"group {g.id}" for g in self.groups.values() if g.site == key]
+        if kind == "group":
+            users += [f"group {g.id}" for g in self.groups.values() if g.manager == key]
+            users += [f"instance {i.id}" for i in self.instances.values() if i.group == key]
         if kind == "customer":
             users += [f"host {h.id}" for h in self.hosts.values() if h.owner == key]
             users += [f"instance {i.id}" for i in self.instances.values() if i.owner == key]
@@ -295,6 +336,7 @@ class Inventory:
         hosts: Iterable[Host] = (),
         links: Iterable[Link] = (),
         instances: Iterable[Instance] = (),
+        groups: Iterable[Group] = (),
     ) -> None:
         """Bulk-load in dependency order, checking every reference."""
         for site in sites:
@@ -312,6 +354,30 @@ class Inventory:
         for link in links:
             self.check_link(link)
             self.put_link(link)
+        for group in managers_first(groups):
+            self.check_group(group)
+            self.put_group(group)
         for instance in instances:
             self.check_instance(instance)
             self.put_instance(instance)
+
+
+def managers_first(groups: Iterable[Group]) -> list[Group]:
+    """Order groups so every manager comes before the groups it manages (cycles keep their
+    order and are then reported by `check_group`)."""
+    pending = {g.id: g for g in groups}
+    ordered: list[Group] = []
+    placed: set[str] = set()
+
+    def visit(group: Group, trail: frozenset[str]) -> None:
+        if group.id in placed:
+            return
+        parent = pending.get(group.manager) if group.manager is not None else None
+        if parent is not None and parent.id not in trail:
+            visit(parent, trail | {group.id})
+        placed.add(group.id)
+        ordered.append(group)
+
+    for group in list(pending.values()):
+        visit(group, frozenset())
+    return ordered

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 from edgeroam.config import Settings
 from edgeroam.controller import Controller
+from edgeroam.drivers.base import Driver
+from edgeroam.drivers.netns import NetnsDriver
 from edgeroam.drivers.sim import SimDriver
 from edgeroam.model import EventCategory, Severity
 from edgeroam.policies.registry import default_registry
+from edgeroam.rules.runner import install as install_rule_actions
 from edgeroam.store import Store
 
 
@@ -49,12 +52,21 @@ class Runtime:
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
         store = Store(settings.database_url)
         d = settings.driver
-        driver = SimDriver(
-            latency_s=d.latency_s,
-            failure_rate=d.failure_rate,
-            seed=d.seed,
-            state_path=d.state_path,
-        )
+        driver: Driver
+        if d.kind == "netns":
+            driver = NetnsDriver(
+                ack_timeout_s=d.ack_timeout_s,
+                redeliver_s=d.redeliver_s,
+                silent_after_s=d.silent_after_s,
+                clock=clock,
+            )
+        else:
+            driver = SimDriver(
+                latency_s=d.latency_s,
+                failure_rate=d.failure_rate,
+                seed=d.seed,
+                state_path=d.state_path,
+            )
         registry = default_registry()
         if settings.policies_file is not None:
             registry.load_yaml(settings.policies_file)
@@ -69,7 +81,10 @@ class Runtime:
             stale_after_s=settings.stale_after_s,
         )
         controller.load(clock())
-        return cls(settings, controller, clock)
+        runtime = cls(settings, controller, clock)
+        # Notify and custom rule actions are I/O: they run before each cycle, outside policies.
+        install_rule_actions(runtime)
+        return runtime
 
     def now(self) -> float:
         return self.clock()

@@ -20,6 +20,7 @@ from edgeroam.model import (
     Customer,
     Flavor,
     FunctionSpec,
+    Group,
     Host,
     HostKind,
     HostState,
@@ -158,6 +159,8 @@ class Snapshot:
     host_table: HostTable
     telemetry: TelemetryView
     operations: tuple[OperationSummary, ...] = ()
+    groups: Mapping[str, Group] = field(default_factory=lambda: MappingProxyType({}))
+    """Managed groups (functions and managers) by id; see model/group.py."""
 
     @property
     def busy(self) -> frozenset[str]:
@@ -189,11 +192,14 @@ class SetMapView(Mapping[str, frozenset[str]]):
         self._data = data
 
     def __getitem__(self, key: str) -> frozenset[str]:
-        return frozenset(self._data[key])
+        found = self._data.get(key)
+        if not found:  # empty sets are left out, as in iteration
+            raise KeyError(key)
+        return frozenset(found)
 
     def get(self, key: str, default: Any = None) -> Any:
         found = self._data.get(key)
-        return default if found is None else frozenset(found)
+        return default if not found else frozenset(found)
 
     def __iter__(self) -> Iterator[str]:
         return (k for k, v in self._data.items() if v)
@@ -263,4 +269,5 @@ def build_snapshot(
         host_table=hosts,
         telemetry=TelemetryView(now=now, metrics=MappingProxyType(metrics), _cache=telemetry),
         operations=operations,
+        groups=cache.frozen(inventory, "group"),
     )

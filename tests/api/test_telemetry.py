@@ -129,3 +129,20 @@ def test_viewer_cannot_post_telemetry(world: TestClient) -> None:
     )
     assert response.status_code == 403
     assert "needs role operator or agent" in response.json()["detail"]
+
+
+def test_unusable_facility_readings_are_refused_with_the_reason(
+    world: TestClient, runtime: Runtime
+) -> None:
+    before = stored(runtime)
+    batch = [
+        reading("host:h1", "facility.battery_pct", 80.0),
+        reading("host:h1", "facility.battery_pct", 180.0),  # beyond 100 %
+        reading("link:l1", "facility.battery_pct", 50.0),  # facility readings are about places
+    ]
+    response = world.post("/api/v1/telemetry", json={"readings": batch})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [d["index"] for d in detail] == [1, 2]
+    assert "link:" in detail[1]["msg"]
+    assert stored(runtime) == before

@@ -15,8 +15,12 @@ from fastapi.responses import JSONResponse
 from edgeroam import __version__
 from edgeroam.api import (
     metrics,
+    routes_agent_commands,
     routes_agents,
+    routes_alarms,
+    routes_elastic,
     routes_events,
+    routes_gateways,
     routes_health,
     routes_instances,
     routes_inventory,
@@ -84,6 +88,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         routes_events,
         routes_policies,
         routes_agents,
+        routes_agent_commands,
+        routes_gateways,
+        routes_alarms,
+        routes_elastic,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(_fallback(), prefix=API_PREFIX)

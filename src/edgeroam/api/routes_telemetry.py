@@ -21,6 +21,8 @@ from edgeroam.config import Role
 from edgeroam.controller import Controller
 from edgeroam.model import Reading
 from edgeroam.runtime import Runtime
+from edgeroam.telemetry.facility import PREFIX as FACILITY_PREFIX
+from edgeroam.telemetry.facility import reading_problem
 
 router = APIRouter(prefix="/telemetry", tags=["telemetry"])
 
@@ -57,7 +59,7 @@ async def _read_body(request: Request) -> bytes:
 def parse_batch(body: bytes) -> list[Reading]:
     """Validate a whole batch; 413 when too many readings, 422 naming every bad field."""
     try:
-        return _BATCH.validate_json(body).readings
+        readings = _BATCH.validate_json(body).readings
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         if any(e["type"] == "too_long" and tuple(e["loc"]) == ("readings",) for e in errors):
@@ -73,6 +75,15 @@ def parse_batch(body: bytes) -> list[Reading]:
                 item["field"] = ".".join(str(p) for p in loc[2:]) or None
             detail.append(item)
         raise unprocessable(detail) from exc
+    # Facility readings have units and code tables of their own (power, water, codes…).
+    facility = [
+        {"loc": ["body", "readings", i], "index": i, "msg": problem, "type": "facility_reading"}
+        for i, r in enumerate(readings)
+        if r.metric.startswith(FACILITY_PREFIX) and (problem := reading_problem(r)) is not None
+    ]
+    if facility:
+        raise unprocessable(facility)
+    return readings
 
 
 def agent_sources(controller: Controller, host: str) -> set[str]:
@@ -91,12 +102,18 @@ def ingest(runtime: Runtime, caller: Caller, body: bytes) -> Accepted:
         if caller.role is Role.AGENT:
             host = caller.host or ""
             allowed = agent_sources(controller, host)
+            # A server breaks its band down per CPE as host:<server>/<cpe> (offload policy).
+            own_pairs = f"host:{host}/"
             for index, reading in enumerate(readings):
-                if reading.source not in allowed:
+                if reading.source not in allowed and not (
+                    reading.source.startswith(own_pairs)
+                    and reading.source[len(own_pairs) :] in controller.inventory.hosts
+                ):
                     raise HTTPException(
                         status.HTTP_403_FORBIDDEN,
                         f"reading {index} has source {reading.source!r}: the agent of host "
-                        f"{host!r} may only report host:{host}, its instances and its links; "
+                        f"{host!r} may only report host:{host}, host:{host}/<host>, its "
+                        "instances and its links; "
                         "nothing of this batch was stored",
                     )
         accepted = controller.ingest(readings)

@@ -6,17 +6,29 @@ import importlib
 
 from edgeroam.cli.app import app
 
-_COMMAND_MODULES = ("serve", "client", "demo", "simulate", "bench")
+_COMMAND_MODULES = (
+    "serve",
+    "client",
+    "demo",
+    "policies",
+    "simulate",
+    "bench",
+    "rules",
+    "agent",
+    "testbed",
+    "gateways",
+)
+
+
+def load_commands() -> None:
+    """Import every command module; each registers its commands on `app` when imported."""
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"edgeroam.cli.{name}")
 
 
 def main() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"edgeroam.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"edgeroam.cli.{name}":
-                raise
+    load_commands()
     app()
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "load_commands", "main"]

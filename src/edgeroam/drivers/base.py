@@ -55,7 +55,11 @@ ACTIONS: dict[str, str] = {
 def reverse(action: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The action and arguments that undo `action`; updates restore the previous params."""
     if action == "update_function":
-        return action, {**args, "params": args.get("previous", {}), "previous": args.get("params")}
+        undone = {**args, "params": args.get("previous", {}), "previous": args.get("params")}
+        for key in ("owner", "role"):  # a claim hands an instance back when undone
+            if f"previous_{key}" in args:
+                undone[key], undone[f"previous_{key}"] = args[f"previous_{key}"], args.get(key)
+        return action, undone
     return ACTIONS[action], dict(args)
 
 

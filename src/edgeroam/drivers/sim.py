@@ -29,6 +29,8 @@ class _Ticket:
 @dataclass
 class SimDriver:
     latency_s: float = 0.0
+    latency_by_action: dict[str, float] = field(default_factory=dict)
+    """Per-action overrides of latency_s (a role flip is quicker than a deployment)."""
     failure_rate: float = 0.0
     fail_actions: tuple[str, ...] = ()
     seed: int = 0
@@ -45,6 +47,9 @@ class SimDriver:
     def __post_init__(self) -> None:
         if self.latency_s < 0 or not 0 <= self.failure_rate <= 1:
             raise ValueError("latency_s must be >= 0 and failure_rate within [0, 1]")
+        bad = sorted(a for a, v in self.latency_by_action.items() if a not in ACTIONS or v < 0)
+        if bad:
+            raise ValueError(f"latency_by_action: unknown action or negative latency for {bad}")
         self._rng = np.random.default_rng(self.seed)
         if self.state_path is not None and self.state_path.exists():
             self._load(self.state_path)
@@ -63,6 +68,7 @@ class SimDriver:
             self.failed_hosts.add(host)
             for key in [k for k in self.running if k[1] == host]:
                 del self.running[key]
+        self._persist()
 
     # -- failure injection --------------------------------------------------------------------
     def fail_next(self, action: str, times: int = 1) -> None:
@@ -86,7 +92,8 @@ class SimDriver:
         existing = self._tickets.get(key)
         if existing is not None and existing.outcome is not Outcome.FAILED:
             return
-        self._tickets[key] = _Ticket(action, dict(args), now + self.latency_s)
+        latency = self.latency_by_action.get(action, self.latency_s)
+        self._tickets[key] = _Ticket(action, dict(args), now + latency)
         self._persist()
 
     def poll(self, key: str, now: float) -> ActionStatus:
@@ -153,6 +160,7 @@ class SimDriver:
             "sandboxes": sorted(self.sandboxes),
             "running": [[i, h, p] for (i, h), p in sorted(self.running.items())],
             "powered_off": sorted(self.powered_off),
+            "failed_hosts": sorted(self.failed_hosts),
             "tickets": {
                 k: [t.action, t.args, t.due, t.outcome.value, t.message]
                 for k, t in self._tickets.items()
@@ -167,6 +175,7 @@ class SimDriver:
         self.sandboxes = {(i, h) for i, h in data["sandboxes"]}
         self.running = {(i, h): p for i, h, p in data["running"]}
         self.powered_off = set(data["powered_off"])
+        self.failed_hosts = set(data.get("failed_hosts", ()))
         self._tickets = {
             k: _Ticket(a, args, due, Outcome(o), m)
             for k, (a, args, due, o, m) in data["tickets"].items()

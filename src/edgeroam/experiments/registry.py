@@ -22,7 +22,14 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 #: Modules that register experiments when imported.
-_MODULES = ("edgeroam.experiments.healing",)
+_MODULES = (
+    "edgeroam.experiments.healing",
+    "edgeroam.experiments.offload",
+    "edgeroam.experiments.iotbnb",
+    "edgeroam.experiments.facility",
+    "edgeroam.experiments.elastic",
+    "edgeroam.experiments.gateways",
+)
 
 
 def register(experiment: Experiment) -> Experiment:

@@ -30,8 +30,11 @@ from edgeroam.model import (
     OperationKind,
     OperationRequest,
     OperationState,
+    ParameterError,
+    Role,
     Severity,
     Step,
+    validate_params,
 )
 from edgeroam.snapshot import OperationSummary
 from edgeroam.store import Store
@@ -174,6 +177,7 @@ class LifecycleEngine:
         for name in request.instances:
             if name not in inv.instances:
                 raise OperationError(f"unknown instance {name!r}")
+        self._validate_params(request)
         if request.kind in (
             OperationKind.INSTANTIATE,
             OperationKind.SCALE_OUT,
@@ -186,6 +190,25 @@ class LifecycleEngine:
                     raise OperationError(
                         f"host {host!r} is {state.value}; only ready hosts receive functions"
                     )
+
+    def _validate_params(self, request: OperationRequest) -> None:
+        """Function parameters are checked against the function's schema before anything runs;
+        keys starting with '_' are the engine's own (role, group) and are not parameters."""
+        inv = self.inventory
+        given = {k: v for k, v in request.params.items() if not k.startswith("_")}
+        try:
+            if request.kind is OperationKind.UPDATE:
+                for name in request.instances:
+                    inst = inv.instances[name]
+                    validate_params(inv.functions[inst.function], {**inst.params, **given})
+            elif request.function is not None and request.kind in (
+                OperationKind.INSTANTIATE,
+                OperationKind.SCALE_OUT,
+                OperationKind.OFFLOAD,
+            ):
+                validate_params(inv.functions[request.function], given)
+        except ParameterError as exc:
+            raise OperationError(str(exc)) from exc
 
     def _reserve(self, op: Operation) -> None:
         if op.kind in (OperationKind.MIGRATE, OperationKind.HEAL) and op.instances:
@@ -212,7 +235,15 @@ class LifecycleEngine:
     def retry(self, op_id: str, now: float) -> Operation:
         op = self._waiting(op_id, "retry")
         state = S.ROLLING_BACK if op.params.get("_rolling_back") else S.PROCESSING
-        op = self._update(op, now, state=state, attempt=0, next_attempt_at=now, error=None)
+        op = self._update(
+            op,
+            now,
+            state=state,
+            attempt=0,
+            next_attempt_at=now,
+            error=None,
+            params=self._next_round(op),
+        )
         self._event(op, now, f"{op.id} retried by operator")
         return op
 
@@ -224,10 +255,20 @@ class LifecycleEngine:
             state=S.ROLLING_BACK,
             attempt=0,
             next_attempt_at=now,
-            params={**op.params, "_rolling_back": True},
+            params={**self._next_round(op), "_rolling_back": True},
         )
         self._event(op, now, f"{op.id} rolling back on operator request")
         return op
+
+    @staticmethod
+    def _next_round(op: Operation) -> dict[str, Any]:
+        """Params starting a new round of attempts after an operator action.
+
+        Attempts restart at 0, so without a round number the driver keys would repeat those
+        of actions that already failed, and polling them would return the old failure
+        instead of trying again.
+        """
+        return {**op.params, "_round": int(op.params.get("_round", 0)) + 1}
 
     def fail(self, op_id: str, now: float) -> Operation:
         op = self._waiting(op_id, "fail")
@@ -266,7 +307,9 @@ class LifecycleEngine:
         return op
 
     def _key(self, op: Operation, undo: bool) -> str:
-        return f"{op.id}/{'undo' if undo else 'do'}/{op.step}/{op.attempt}"
+        key = f"{op.id}/{'undo' if undo else 'do'}/{op.step}/{op.attempt}"
+        round_ = op.params.get("_round")
+        return f"{key}/r{round_}" if round_ else key
 
     def _run_step(self, op: Operation, now: float, *, undo: bool) -> tuple[bool, Operation]:
         if op.next_attempt_at is not None and now < op.next_attempt_at:
@@ -375,9 +418,20 @@ class LifecycleEngine:
                 moved = inst.model_copy(update={"host": target, "updated_at": now})
                 inv.put_instance(moved)
                 changed.append(moved)
+        elif "role" in effect:
+            role = Role(effect["previous_role"] if undo else effect["role"])
+            if role is not inst.role:
+                flipped = inst.model_copy(update={"role": role, "updated_at": now})
+                inv.put_instance(flipped)
+                changed.append(flipped)
         elif "params" in effect:
             params = effect["params"] if not undo else dict(op.plan[op.step].args["previous"])
-            updated = inst.model_copy(update={"params": params, "updated_at": now})
+            update: dict[str, Any] = {"params": params, "updated_at": now}
+            if "owner" in effect:  # a claim of a pooled instance (see plans.py, UPDATE)
+                update["owner"] = effect["previous_owner"] if undo else effect["owner"]
+                role = effect["previous_owner_role"] if undo else effect["owner_role"]
+                update["role"] = Role(role)
+            updated = inst.model_copy(update=update)
             inv.put_instance(updated)
             changed.append(updated)
         return changed

@@ -62,6 +62,31 @@ def _undeploy(instance: str, host: str, function: str, *, best_effort: bool = Fa
     ]
 
 
+def _restore(request: OperationRequest, now: float, new_id: Callable[[str], str]) -> Plan:
+    """A revert first re-creates the server copies its offload stopped (make before break):
+    params ``_restore`` lists ``{host, owner, params}``."""
+    plan = Plan(steps=[])
+    for item in request.params.get("_restore") or []:
+        if request.function is None or "host" not in item:
+            raise PlanError("revert with _restore needs a function and a host per entry")
+        name = new_id(request.function)
+        params = dict(item.get("params") or {})
+        plan.new_instances.append(
+            Instance(
+                id=name,
+                function=request.function,
+                owner=item.get("owner"),
+                host=item["host"],
+                params=params,
+                stage=LifecycleStage.ONBOARDING,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        plan.steps += _deploy(name, item["host"], request.function, params)
+    return plan
+
+
 def build_plan(
     request: OperationRequest,
     now: float,
@@ -77,13 +102,17 @@ def build_plan(
         role = Role(request.params.get("_role", Role.ACTIVE.value))
         params = {k: v for k, v in request.params.items() if not k.startswith("_")}
         group = request.params.get("_group")
-        for host in request.hosts:
+        # An offload to many CPEs gives each new copy its CPE's owner (one per host, in order).
+        owners = request.params.get("_owners") or [request.owner] * len(request.hosts)
+        if len(owners) != len(request.hosts):
+            raise PlanError(f"_owners has {len(owners)} entries for {len(request.hosts)} hosts")
+        for host, owner in zip(request.hosts, owners, strict=True):
             name = new_id(request.function)
             plan.new_instances.append(
                 Instance(
                     id=name,
                     function=request.function,
-                    owner=request.owner,
+                    owner=owner,
                     host=host,
                     role=role,
                     group=group,
@@ -94,6 +123,14 @@ def build_plan(
                 )
             )
             plan.steps += _deploy(name, host, request.function, params)
+        if kind is OperationKind.OFFLOAD:
+            # Server copies the CPE copies replace (policy knob) stop once those all run.
+            for name in request.instances:
+                if name not in instances:
+                    raise PlanError(f"unknown instance(s) {[name]}")
+                old = instances[name]
+                plan.steps += _undeploy(old.id, old.host, old.function)
+                plan.steps[-1] = plan.steps[-1].model_copy(update={"effect": {"terminate": name}})
         return plan
     targets = [instances[i] for i in request.instances if i in instances]
     missing = sorted(set(request.instances) - set(instances))
@@ -117,27 +154,102 @@ def build_plan(
                     )
                 ]
             )
+        if kind in (OperationKind.CORDON, OperationKind.UNCORDON):
+            # Scheduling state only: nothing in the world changes, so the step is a no-op
+            # whose effect is the host's new state (rolled back like any other effect).
+            if len(request.hosts) != 1:
+                raise PlanError(f"{kind.value} needs exactly one host")
+            state = "cordoned" if kind is OperationKind.CORDON else "ready"
+            return Plan(
+                steps=[
+                    Step(
+                        action="noop",
+                        stage=LifecycleStage.UPDATE,
+                        args={"host": request.hosts[0]},
+                        effect={"host_state": state, "host": request.hosts[0]},
+                    )
+                ]
+            )
         raise PlanError(f"{kind.value} needs at least one instance")
     steps: list[Step] = []
     if kind in (OperationKind.TERMINATE, OperationKind.SCALE_IN, OperationKind.REVERT):
+        plan = Plan(steps=[])
+        if kind is OperationKind.REVERT:
+            plan = _restore(request, now, new_id)
         for inst in targets:
             steps += _undeploy(inst.id, inst.host, inst.function)
             steps[-1] = steps[-1].model_copy(update={"effect": {"terminate": inst.id}})
+        plan.steps += steps
+        return plan
+    if kind is OperationKind.PROMOTE:
+        # A role flip, the fast half of healing: the first instance (a standby) becomes active,
+        # the others (usually the failed active it replaces) step down to standby. Restarting
+        # or redeploying the failed one is a separate, slower operation.
+        first, *rest = targets
+        steps.append(
+            Step(
+                action="update_function",
+                stage=LifecycleStage.HEAL,
+                args={
+                    "instance": first.id,
+                    "host": first.host,
+                    "function": first.function,
+                    "params": first.params,
+                    "previous": first.params,
+                    "role": Role.ACTIVE.value,
+                },
+                effect={
+                    "instance": first.id,
+                    "role": Role.ACTIVE.value,
+                    "previous_role": first.role.value,
+                },
+            )
+        )
+        for inst in rest:
+            steps.append(
+                Step(
+                    action="noop",
+                    stage=LifecycleStage.FAIL,
+                    args={"instance": inst.id},
+                    best_effort=True,
+                    effect={
+                        "instance": inst.id,
+                        "role": Role.STANDBY.value,
+                        "previous_role": inst.role.value,
+                    },
+                )
+            )
         return Plan(steps=steps)
     if kind is OperationKind.UPDATE:
         for inst in targets:
+            args: dict[str, Any] = {
+                "instance": inst.id,
+                "host": inst.host,
+                "function": inst.function,
+                "params": {**inst.params, **request.params},
+                "previous": inst.params,
+            }
+            effect: dict[str, Any] = {
+                "instance": inst.id,
+                "params": {**inst.params, **request.params},
+            }
+            if request.owner is not None and request.owner != inst.owner:
+                # Claiming an unowned (pooled, standby) instance for a customer: it becomes
+                # the customer's and active in the same step that applies its settings.
+                if inst.owner is not None:
+                    raise PlanError(f"instance {inst.id} belongs to customer {inst.owner!r}")
+                claim = {"owner": request.owner, "role": Role.ACTIVE.value}
+                undo = {"previous_owner": None, "previous_role": inst.role.value}
+                args |= claim | undo
+                effect |= {
+                    "owner": request.owner,
+                    "previous_owner": None,
+                    "owner_role": Role.ACTIVE.value,
+                    "previous_owner_role": inst.role.value,
+                }
             steps.append(
                 Step(
-                    action="update_function",
-                    stage=LifecycleStage.UPDATE,
-                    args={
-                        "instance": inst.id,
-                        "host": inst.host,
-                        "function": inst.function,
-                        "params": {**inst.params, **request.params},
-                        "previous": inst.params,
-                    },
-                    effect={"instance": inst.id, "params": {**inst.params, **request.params}},
+                    action="update_function", stage=LifecycleStage.UPDATE, args=args, effect=effect
                 )
             )
         return Plan(steps=steps)
@@ -177,6 +289,20 @@ def build_plan(
             inst.function,
             best_effort=kind is OperationKind.HEAL or not host_is_up(inst.host),
         )
-        steps += [s.model_copy(update={"stage": LifecycleStage.MONITORING}) for s in cleanup]
-        return Plan(steps=steps)
+        cleanup = [s.model_copy(update={"stage": LifecycleStage.MONITORING}) for s in cleanup]
+        mode = request.params.get("_migration")
+        if mode is not None:
+            # Cold migration of a stateful function (seed 003): the driver is told the mode
+            # and the other end. "image" stops the source first (suspend, move, resume);
+            # "context" prepares the target while the source serves and cuts over in the
+            # target's start_function.
+            if mode not in ("context", "image"):
+                raise PlanError(f"_migration must be 'context' or 'image', not {mode!r}")
+            extra = {"migration": mode, "source": inst.host, "target": target}
+            steps = [s.model_copy(update={"args": {**s.args, **extra}}) for s in steps]
+            cleanup = [s.model_copy(update={"args": {**s.args, **extra}}) for s in cleanup]
+            if mode == "image":
+                stop = cleanup[0].model_copy(update={"stage": LifecycleStage.UPDATE})
+                return Plan(steps=[stop, *steps, cleanup[1]])
+        return Plan(steps=steps + cleanup)
     raise PlanError(f"operation kind {kind.value} is not supported for instances")

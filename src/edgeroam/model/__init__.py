@@ -1,9 +1,11 @@
 """Plain typed data of edgeroam; imports nothing else of the package."""
 
+from edgeroam.model.alarm import AckState, Alarm, AlarmEventType, PerceivedSeverity
 from edgeroam.model.base import Identifier, Model
 from edgeroam.model.customer import Customer
 from edgeroam.model.event import Event, EventCategory, Severity
 from edgeroam.model.functions import Criticality, Flavor, FunctionSpec, ParameterSpec
+from edgeroam.model.group import Group, GroupKind, LoadMetric, PlannedOperation, Ratio
 from edgeroam.model.instance import Instance, LifecycleStage, Role
 from edgeroam.model.operation import (
     Operation,
@@ -27,15 +29,23 @@ from edgeroam.model.topology import (
     Site,
     SiteKind,
 )
+from edgeroam.model.traffic import CpeAction, FlowMatch, TrafficBehaviour, TrafficRule
 
 __all__ = [
+    "AckState",
+    "Alarm",
+    "AlarmEventType",
     "Coordinates",
+    "CpeAction",
     "Criticality",
     "Customer",
     "Event",
     "EventCategory",
     "Flavor",
+    "FlowMatch",
     "FunctionSpec",
+    "Group",
+    "GroupKind",
     "Host",
     "HostKind",
     "HostState",
@@ -45,6 +55,7 @@ __all__ = [
     "LifecycleStage",
     "Link",
     "LinkKind",
+    "LoadMetric",
     "Model",
     "Operation",
     "OperationKind",
@@ -52,6 +63,9 @@ __all__ = [
     "OperationState",
     "ParameterError",
     "ParameterSpec",
+    "PerceivedSeverity",
+    "PlannedOperation",
+    "Ratio",
     "Reading",
     "Reason",
     "Resources",
@@ -60,5 +74,7 @@ __all__ = [
     "Site",
     "SiteKind",
     "Step",
+    "TrafficBehaviour",
+    "TrafficRule",
     "validate_params",
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edgeroam.model.base import Identifier, Model, NonNegative
 from edgeroam.model.topology import HostKind, Resources
+from edgeroam.model.traffic import TrafficBehaviour
 
 
 class Flavor(Model):
@@ -61,6 +62,20 @@ class FunctionSpec(Model):
     criticality: Criticality = Criticality.NORMAL
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     description: str = ""
+    traffic: TrafficBehaviour = Field(
+        default_factory=TrafficBehaviour,
+        description="What a copy on the customer's CPE does with the function's flows.",
+    )
+
+    @model_validator(mode="after")
+    def _traffic_refers_to_parameters(self) -> FunctionSpec:
+        unknown = sorted(self.traffic.references() - set(self.parameters))
+        if unknown:
+            raise ValueError(
+                f"traffic rules refer to undeclared parameter(s) {unknown}; "
+                f"declared: {sorted(self.parameters)}"
+            )
+        return self
 
     @field_validator("criticality", mode="before")
     @classmethod

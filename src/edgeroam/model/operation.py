@@ -23,6 +23,9 @@ class OperationKind(StrEnum):
     UPDATE = "update"
     POWER_OFF = "power-off"
     POWER_ON = "power-on"
+    CORDON = "cordon"
+    UNCORDON = "uncordon"
+    PROMOTE = "promote"
 
 
 class OperationState(StrEnum):

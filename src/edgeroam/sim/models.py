@@ -45,4 +45,10 @@ def register_world_model(factory: WorldModelFactory) -> WorldModelFactory:
 
 
 #: Modules whose import registers world models (kept explicit so the order is stable).
-WORLD_MODEL_MODULES: tuple[str, ...] = ()
+WORLD_MODEL_MODULES: tuple[str, ...] = (
+    "edgeroam.sim.facility",
+    "edgeroam.sim.band",
+    "edgeroam.sim.bnb",
+    "edgeroam.sim.load",
+    "edgeroam.sim.rules_actions",
+)

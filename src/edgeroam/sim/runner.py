@@ -16,6 +16,7 @@ import numpy as np
 from edgeroam.arbiter import ArbiterConfig, Verdict
 from edgeroam.controller import Controller, TickReport
 from edgeroam.drivers.sim import SimDriver
+from edgeroam.inventory import managers_first
 from edgeroam.lifecycle import LifecycleConfig
 from edgeroam.model import EventCategory, HostState, Operation, Reading, Severity
 from edgeroam.policies.registry import PolicyRegistry, default_registry
@@ -48,6 +49,7 @@ def build_controller(
     d = scenario.driver
     driver = SimDriver(
         latency_s=d.latency_s,
+        latency_by_action=dict(d.latency_by_action),
         failure_rate=d.failure_rate,
         fail_actions=d.fail_actions,
         seed=d.seed if d.seed is not None else scenario.seed,
@@ -74,6 +76,7 @@ def build_controller(
         ("function", scenario.functions),
         ("host", topo.hosts),
         ("link", topo.links),
+        ("group", managers_first(scenario.groups)),
     ):
         for obj in objects:
             controller.put(kind, obj, 0.0)
@@ -105,6 +108,8 @@ class Simulation:
         self.flows: dict[str, Flow] = {f.id: f for f in scenario.flows}
         self.pending: list[ScheduledEvent] = scenario.sorted_events()
         self.timeline: list[dict[str, Any]] = []
+        self.seen_operations: dict[str, Operation] = {}
+        """Every operation of the run: the engine forgets finished ones after `history_s`."""
         self.tick_ms: list[float] = []
         self.decisions: Counter[str] = Counter()
         self.last_sample: TrafficSample | None = None
@@ -149,20 +154,27 @@ class Simulation:
         hosts = list(inv.hosts.values())
         links = list(inv.links.values())
         sample = self.traffic.sample(
-            hosts, links, list(inv.instances.values()), list(self.flows.values()), t, self.rng
+            hosts,
+            links,
+            list(inv.instances.values()),
+            list(self.flows.values()),
+            t,
+            self.rng,
+            functions=inv.functions,
         )
         readings = sample_to_readings(sample, links, t) + self.extra_readings
         self.extra_readings = []
+        self.last_sample = sample  # world models read the sample of time t
         for model in self.models:
             readings += model.feed(self, t)
         self.controller.ingest(readings)
-        self.last_sample = sample
         return sample
 
     def step(self) -> dict[str, Any]:
         t = self.clock.now()
         sample = self.feed(t)
         report = self.controller.tick(t)
+        self._remember_operations()
         self.tick_ms.append(report.duration_s * 1000)
         for decision in report.decisions:
             self.decisions[decision.verdict.value] += 1
@@ -217,9 +229,20 @@ class Simulation:
         return self.result()
 
     # -- results ------------------------------------------------------------------------------
+    def _remember_operations(self) -> None:
+        """Keep every operation: finished ones are appended to the engine's deque in order, so
+        only its tail (back to the first one already kept) is new."""
+        engine = self.controller.engine
+        for op in reversed(engine.finished):
+            if op.id in self.seen_operations and self.seen_operations[op.id].state.final:
+                break
+            self.seen_operations[op.id] = op
+        self.seen_operations.update(engine.active)
+
     def operations(self) -> list[Operation]:
         engine = self.controller.engine
-        ops = {op.id: op for op in engine.finished}
+        ops = dict(self.seen_operations)
+        ops.update((op.id, op) for op in engine.finished)
         ops.update(engine.active)
         return [ops[k] for k in sorted(ops)]
 

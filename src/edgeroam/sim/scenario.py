@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from edgeroam.drivers.base import ACTIONS
 from edgeroam.model import (
     Customer,
     Flavor,
     FunctionSpec,
+    Group,
     Host,
     HostKind,
     Identifier,
@@ -35,6 +37,10 @@ from edgeroam.model import (
     validate_params,
 )
 from edgeroam.model.base import NonNegative, Positive
+from edgeroam.sim.band_config import BandSection, band_problems
+from edgeroam.sim.bnb_config import BnbSection, bnb_problems
+from edgeroam.sim.facility_config import FacilitySection, facility_problems
+from edgeroam.sim.load_config import LoadSection, group_problems, load_problems
 from edgeroam.sim.profiles import Profile
 
 
@@ -61,11 +67,23 @@ class DriverConfig(Model):
     """The simulated driver: how long actions take and how often they fail."""
 
     latency_s: NonNegative = 0.0
+    latency_by_action: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Per driver action overrides of latency_s."
+    )
     failure_rate: float = Field(default=0.0, ge=0, le=1)
     fail_actions: tuple[str, ...] = Field(
         default=(), description="Driver actions that can fail; empty means all of them."
     )
     seed: int | None = None
+
+    @model_validator(mode="after")
+    def _known_actions(self) -> DriverConfig:
+        unknown = sorted(set(self.latency_by_action) - set(ACTIONS))
+        if unknown:
+            raise ValueError(
+                f"latency_by_action: unknown driver action(s) {unknown}; known: {sorted(ACTIONS)}"
+            )
+        return self
 
 
 class Topology(Model):
@@ -193,6 +211,21 @@ class Scenario(Model):
     instances: tuple[InstanceSeed, ...] = ()
     flows: tuple[Flow, ...] = ()
     events: tuple[ScheduledEvent, ...] = ()
+    band: BandSection | None = Field(
+        default=None, description="Measure the CPE↔server band (see edgeroam.sim.band)."
+    )
+    facility: FacilitySection | None = Field(
+        default=None, description="Batteries, cooling and floods (see edgeroam.sim.facility)."
+    )
+    bnb: BnbSection | None = Field(
+        default=None, description="Group demand and CPE owners' usage (see edgeroam.sim.bnb)."
+    )
+    groups: tuple[Group, ...] = Field(
+        default=(), description="Managed groups of functions and managers (seed 002)."
+    )
+    load: LoadSection | None = Field(
+        default=None, description="Demand on the managed groups (see edgeroam.sim.load)."
+    )
 
     @property
     def effective_stale_after_s(self) -> float:
@@ -323,6 +356,11 @@ def _cross_reference_problems(s: Scenario) -> list[str]:
             kind, _, ident = ev.source.partition(":")
             if ident not in known_sources.get(kind, {ident}):
                 problems.append(f"{where}.source: unknown {kind} {ident!r}")
+    problems += band_problems(s)
+    problems += facility_problems(s)
+    problems += bnb_problems(s)
+    problems += group_problems(s)
+    problems += load_problems(s)
     return problems
 
 

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeroam.model import Host, HostKind, HostState, Instance, Link, Reading, Role
+from edgeroam.model import (
+    CpeAction,
+    FunctionSpec,
+    Host,
+    HostKind,
+    HostState,
+    Instance,
+    Link,
+    Reading,
+    Role,
+)
 from edgeroam.sim.scenario import Flow
 
 Route = tuple[str, ...]
@@ -49,6 +59,10 @@ class TrafficSample:
     """Flow id -> offered rate of every flow."""
     served_by: dict[str, str] = field(default_factory=dict)
     """Flow id -> id of the instance serving it (served flows only)."""
+    handled_on_cpe: dict[str, tuple[str, CpeAction]] = field(default_factory=dict)
+    """Flow id -> (copy on the sending CPE, what it did) for flows such a copy took on."""
+    transit_to: dict[str, str] = field(default_factory=dict)
+    """Flow id -> host a CPE copy forwarded the flow to (it crosses links, nobody serves it)."""
 
     @property
     def total_unserved_mbps(self) -> float:
@@ -193,10 +207,22 @@ def choose_instance(
     customer: str,
     cpe: str,
     unavailable: frozenset[str],
+    exclude_host: str | None = None,
 ) -> tuple[Instance, Route] | None:
-    """The first candidate the CPE can reach, with the route to it; None if none can serve."""
+    """The first candidate the CPE can reach, with the route to it; None if none can serve.
+
+    The customer's own copy on the sending CPE comes first (an offloaded copy serves its
+    owner's flows even if a copy elsewhere has a smaller id); `exclude_host` leaves out the
+    copies on one host, which is how a flow a CPE copy passes on finds the server copy.
+    """
+    if exclude_host != cpe:
+        for inst in index.get((function, customer), ()):
+            if inst.host == cpe:
+                return inst, ()
     for owner in (customer, None):
         for inst in index.get((function, owner), ()):
+            if inst.host == exclude_host:
+                continue
             route = router.route(cpe, inst.host, unavailable)
             if route is not None:
                 return inst, route
@@ -214,6 +240,7 @@ def compute_traffic(
     t: float,
     rng: np.random.Generator | None = None,
     router: Router | None = None,
+    functions: Mapping[str, FunctionSpec] | None = None,
 ) -> TrafficSample:
     """Load every link, instance and host with the flows' rates at time `t`.
 
@@ -221,6 +248,12 @@ def compute_traffic(
     `TrafficModel`). Noise is drawn from `rng` flow by flow in the order of `flows`.
     A flow is unserved when its CPE is down, no active serving instance of its function is on a
     host that is up, or none of those is reachable; its rate then loads no link.
+
+    With `functions`, a flow reaching a copy of its function on its own CPE meets that
+    function's `traffic` rules (see `edgeroam.model.traffic`): answered or dropped flows end
+    there, forwarded ones continue to the host the flow would otherwise go to (loading the
+    links, processed by nobody there), passed ones are served as if the CPE copy did not exist.
+    Without it every CPE copy answers, as before functions declared rules.
     """
     if router is None or not router.matches(links):
         router = Router(links)
@@ -235,6 +268,8 @@ def compute_traffic(
     unserved: dict[str, float] = {}
     rates: dict[str, float] = {}
     served_by: dict[str, str] = {}
+    handled: dict[str, tuple[str, CpeAction]] = {}
+    transit_to: dict[str, str] = {}
 
     for flow in flows:
         rate = flow.rate_mbps.rate(t, rng)
@@ -249,6 +284,29 @@ def compute_traffic(
             unserved[flow.id] = rate
             continue
         inst, route = choice
+        spec = functions.get(flow.function) if functions is not None else None
+        if spec is not None and inst.host == cpe:
+            action = spec.traffic.action_for(flow.destination, flow.protocol, inst.params)
+            if action.handled_on_cpe:
+                handled[flow.id] = (inst.id, action)
+                served_by[flow.id] = inst.id
+                processed[inst.id] = processed.get(inst.id, 0.0) + rate
+            if action.keeps_off_band:
+                continue
+            onward = choose_instance(
+                index, router, flow.function, flow.customer, cpe, unavailable, exclude_host=cpe
+            )
+            if onward is None:
+                if action is CpeAction.PASS:
+                    unserved[flow.id] = rate
+                continue  # forwarded with nowhere modelled to go: it leaves at the CPE's site
+            inst, route = onward
+            if action is CpeAction.FORWARD:
+                transit_to[flow.id] = inst.host
+                for link_id in route:
+                    link_used[link_id] += rate
+                    function_used[(link_id, flow.function)] += rate
+                continue
         served_by[flow.id] = inst.id
         processed[inst.id] = processed.get(inst.id, 0.0) + rate
         for link_id in route:
@@ -269,6 +327,8 @@ def compute_traffic(
         unserved_mbps=unserved,
         flow_rates=rates,
         served_by=served_by,
+        handled_on_cpe=handled,
+        transit_to=transit_to,
     )
 
 
@@ -291,10 +351,11 @@ class TrafficModel:
         flows: Sequence[Flow],
         t: float,
         rng: np.random.Generator | None = None,
+        functions: Mapping[str, FunctionSpec] | None = None,
     ) -> TrafficSample:
         if self._router is None or not self._router.matches(links):
             self._router = Router(links)
-        return compute_traffic(hosts, links, instances, flows, t, rng, self._router)
+        return compute_traffic(hosts, links, instances, flows, t, rng, self._router, functions)
 
 
 # --- readings -----------------------------------------------------------------------------------

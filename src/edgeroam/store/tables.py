@@ -6,7 +6,7 @@ from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Ta
 
 metadata = MetaData()
 
-INVENTORY_KINDS = ("site", "customer", "flavor", "function", "host", "link", "instance")
+INVENTORY_KINDS = ("site", "customer", "flavor", "function", "host", "link", "instance", "group")
 
 
 def _inventory(name: str) -> Table:
@@ -26,6 +26,7 @@ functions = _inventory("functions")
 hosts = _inventory("hosts")
 links = _inventory("links")
 instances = _inventory("instances")
+groups = _inventory("groups")
 
 INVENTORY_TABLES = {
     "site": sites,
@@ -35,6 +36,7 @@ INVENTORY_TABLES = {
     "host": hosts,
     "link": links,
     "instance": instances,
+    "group": groups,
 }
 
 operations = Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeroam.model import HostKind, Reason, Resources
+from edgeroam.policies.placement.costs import PlacementMode, Strategy
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class PlacementRequest:
     """Sites to use only when nothing else fits (location-aware evacuation)."""
     allow_bnb: bool = True
     """Whether other customers' CPEs that lend capacity may host an owned function."""
+    strategy: Strategy | None = None
+    """Cost strategy for this request; None means the caller's choice (default: spread)."""
+    mode: PlacementMode | None = None
+    """Which places the cost strategies may use; None means local + cloud + B&B (or local +
+    cloud when `allow_bnb` is false)."""
+    max_delay_ms: float | None = None
+    """Delay limit for the cloud's core-delay filter; None means the function's flavor's."""
 
 
 @dataclass
