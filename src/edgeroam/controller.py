@@ -20,6 +20,7 @@ from edgeroam.events import EventLog
 from edgeroam.inventory import Inventory, InventoryError
 from edgeroam.lifecycle import LifecycleConfig, LifecycleEngine
 from edgeroam.model import (
+    INVENTORY_MODELS,
     Customer,
     EventCategory,
     Flavor,
@@ -41,16 +42,7 @@ from edgeroam.snapshot import Snapshot, TableCache, build_snapshot
 from edgeroam.store import Store
 from edgeroam.telemetry.cache import TelemetryCache
 
-KIND_MODELS: dict[str, type[BaseModel]] = {
-    "site": Site,
-    "customer": Customer,
-    "flavor": Flavor,
-    "function": FunctionSpec,
-    "host": Host,
-    "link": Link,
-    "instance": Instance,
-    "group": Group,
-}
+KIND_MODELS = INVENTORY_MODELS
 
 
 @dataclass

@@ -31,7 +31,20 @@ from edgeroam.model.topology import (
 )
 from edgeroam.model.traffic import CpeAction, FlowMatch, TrafficBehaviour, TrafficRule
 
+#: Every kind of inventory object, by the name the store, API and controller use for it.
+INVENTORY_MODELS: dict[str, type[Model]] = {
+    "site": Site,
+    "customer": Customer,
+    "flavor": Flavor,
+    "function": FunctionSpec,
+    "host": Host,
+    "link": Link,
+    "instance": Instance,
+    "group": Group,
+}
+
 __all__ = [
+    "INVENTORY_MODELS",
     "AckState",
     "Alarm",
     "AlarmEventType",

@@ -43,17 +43,13 @@ from edgeroam.model import (
     Severity,
 )
 from edgeroam.model.base import NonNegative
+from edgeroam.model.document import DocumentError
 
 Comparator = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
-class RulesError(ValueError):
+class RulesError(DocumentError):
     """A rules document cannot be used; the message names each faulty location."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 
 # --- conditions ---------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ importing the runner.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +14,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from edgeroam.model import Group, Identifier, Model, OperationKind
 from edgeroam.model.base import NonNegative, Positive
+from edgeroam.model.document import duplicate_problems
 from edgeroam.sim.profiles import Profile
 
 if TYPE_CHECKING:
@@ -90,20 +90,9 @@ class LoadSection(Model):
     )
 
 
-def _duplicates(where: str, ids: list[str], what: str) -> list[str]:
-    counts = Counter(ids)
-    seen: set[str] = set()
-    problems = []
-    for i, ident in enumerate(ids):
-        if counts[ident] > 1 and ident in seen:
-            problems.append(f"{where}[{i}].{what}: duplicate {what} {ident!r}")
-        seen.add(ident)
-    return problems
-
-
 def group_problems(s: Scenario) -> list[str]:
     """Cross-references of `groups:` and of instances naming a group."""
-    problems = _duplicates("groups", [g.id for g in s.groups], "id")
+    problems = duplicate_problems("groups", [g.id for g in s.groups], "id")
     groups: Mapping[str, Group] = {g.id: g for g in s.groups}
     functions = {f.name for f in s.functions}
     sites = {x.id for x in s.topology.sites}
@@ -158,7 +147,7 @@ def load_problems(s: Scenario) -> list[str]:
         return []
     section = s.load
     groups: Mapping[str, Group] = {g.id: g for g in s.groups}
-    problems = _duplicates("load.groups", [d.group for d in section.groups], "group")
+    problems = duplicate_problems("load.groups", [d.group for d in section.groups], "group")
     for i, d in enumerate(section.groups):
         where = f"load.groups[{i}]"
         group = groups.get(d.group)

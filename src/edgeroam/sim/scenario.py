@@ -9,8 +9,7 @@ a broken scenario can be fixed without reading a traceback.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,6 +36,7 @@ from edgeroam.model import (
     validate_params,
 )
 from edgeroam.model.base import NonNegative, Positive
+from edgeroam.model.document import DocumentError, duplicate_problems
 from edgeroam.sim.band_config import BandSection, band_problems
 from edgeroam.sim.bnb_config import BnbSection, bnb_problems
 from edgeroam.sim.facility_config import FacilitySection, facility_problems
@@ -44,13 +44,8 @@ from edgeroam.sim.load_config import LoadSection, group_problems, load_problems
 from edgeroam.sim.profiles import Profile
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DocumentError):
     """A scenario file cannot be used; the message names the file and each faulty location."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 
 # --- schema -------------------------------------------------------------------------------------
@@ -246,29 +241,17 @@ class Scenario(Model):
 # --- cross-reference checks ---------------------------------------------------------------------
 
 
-def _duplicates(where: str, ids: Iterable[Hashable], what: str = "id") -> list[str]:
-    ids = list(ids)
-    counts = Counter(ids)
-    seen: set[Hashable] = set()
-    problems = []
-    for i, ident in enumerate(ids):
-        if counts[ident] > 1 and ident in seen:
-            problems.append(f"{where}[{i}].{what}: duplicate {what} {ident!r}")
-        seen.add(ident)
-    return problems
-
-
 def _cross_reference_problems(s: Scenario) -> list[str]:
     topo = s.topology
     problems: list[str] = []
-    problems += _duplicates("topology.sites", (x.id for x in topo.sites))
-    problems += _duplicates("topology.hosts", (x.id for x in topo.hosts))
-    problems += _duplicates("topology.links", (x.id for x in topo.links))
-    problems += _duplicates("flavors", (x.id for x in s.flavors))
-    problems += _duplicates("functions", (x.name for x in s.functions), "name")
-    problems += _duplicates("customers", (x.id for x in s.customers))
-    problems += _duplicates("instances", (x.id for x in s.instances))
-    problems += _duplicates("flows", (x.id for x in s.flows))
+    problems += duplicate_problems("topology.sites", (x.id for x in topo.sites))
+    problems += duplicate_problems("topology.hosts", (x.id for x in topo.hosts))
+    problems += duplicate_problems("topology.links", (x.id for x in topo.links))
+    problems += duplicate_problems("flavors", (x.id for x in s.flavors))
+    problems += duplicate_problems("functions", (x.name for x in s.functions), "name")
+    problems += duplicate_problems("customers", (x.id for x in s.customers))
+    problems += duplicate_problems("instances", (x.id for x in s.instances))
+    problems += duplicate_problems("flows", (x.id for x in s.flows))
 
     sites = {x.id: x for x in topo.sites}
     hosts = {x.id: x for x in topo.hosts}

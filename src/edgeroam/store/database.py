@@ -17,35 +17,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from edgeroam.model import (
-    Customer,
+    INVENTORY_MODELS,
     Event,
     EventCategory,
-    Flavor,
-    FunctionSpec,
-    Group,
-    Host,
     Instance,
-    Link,
     Operation,
     OperationState,
     Reading,
     Severity,
-    Site,
 )
 from edgeroam.store import tables
 
 M = TypeVar("M", bound=BaseModel)
 
-MODELS: dict[str, type[BaseModel]] = {
-    "site": Site,
-    "customer": Customer,
-    "flavor": Flavor,
-    "function": FunctionSpec,
-    "host": Host,
-    "link": Link,
-    "instance": Instance,
-    "group": Group,
-}
+MODELS = INVENTORY_MODELS
 
 
 class StoreError(RuntimeError):
