@@ -106,6 +106,11 @@ def build_report(
     before_start = above if above is not None else flood.start_s + interval
     before_end = active_s if active_s is not None else flood.stop_s
     before = [v for t, v in access if before_start <= t <= before_end]
+    if not before:
+        # A reaction within one telemetry interval leaves no access sample between the trigger
+        # and the move; a sample reports the rate over the interval before its timestamp, so
+        # the first one after the trigger still measures the flood on the server.
+        before = [v for t, v in access if t >= before_start][:1]
     after = (
         [v for t, v in access if active_s + 2 * interval <= t <= flood.stop_s]
         if active_s is not None
