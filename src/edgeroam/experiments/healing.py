@@ -81,6 +81,8 @@ def run(out: Path | None, progress: Progress) -> dict[str, Any]:
             ts, vs = zip(*r["timeline"], strict=True)
             ax.plot(ts, vs, label=f"latency {r['latency_s']} s, failures {r['failure_rate']:.0%}")
         ax.axvline(FAILURE_AT, color="black", linestyle=":", label="vCPE server fails")
+        restored = [r["restored_after_s"] for r in rows if r["restored_after_s"] is not None]
+        ax.set_xlim(FAILURE_AT - 10, FAILURE_AT + max(restored, default=60) + 15)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("unserved traffic (Mbit/s)")
         ax.set_title("Service restoration by the heal policy")
