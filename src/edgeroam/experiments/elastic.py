@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from edgeroam.experiments.naive import NaiveAutoscaler, NaiveConfig
+from edgeroam.experiments.output import save_png
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.policies.elastic import ElasticConfig
 from edgeroam.policies.registry import PolicyRegistry, default_registry
@@ -168,11 +168,6 @@ def _hours(timeline: list[dict[str, Any]]) -> list[float]:
     return [e["t"] / 3600 for e in timeline]
 
 
-def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(path))  # type: ignore[no-untyped-call]
-
-
 def _plot_load(path: Path, timeline: list[dict[str, Any]]) -> None:
     """Demand on each group's first metric (the shared trace both runs saw)."""
     fig = Figure(figsize=(10, 4.5))
@@ -192,7 +187,7 @@ def _plot_load(path: Path, timeline: list[dict[str, Any]]) -> None:
     ax.set_xlim(0, 24)
     ax.legend(fontsize=8, ncol=5)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def _plot_sizes(path: Path, runs: dict[str, dict[str, Any]]) -> None:
@@ -227,7 +222,7 @@ def _plot_sizes(path: Path, runs: dict[str, dict[str, Any]]) -> None:
             ax.set_title("Group sizes over the day: naive autoscaler vs edgeroam")
             ax.legend(fontsize=7, ncol=3, loc="upper left")
     fig.axes[-1].set_xlabel("time of day (h)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def _plot_operations(path: Path, runs: dict[str, dict[str, Any]]) -> None:
@@ -255,7 +250,7 @@ def _plot_operations(path: Path, runs: dict[str, dict[str, Any]]) -> None:
     ax.set_title("Operations over the day (naive below each group's line, edgeroam above)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    _save(fig, path)
+    save_png(fig, path)
 
 
 register(

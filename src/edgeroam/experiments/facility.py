@@ -21,9 +21,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from edgeroam.experiments.output import save_png
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.policies.facility import POLICY, FacilityConfig
 from edgeroam.policies.registry import default_registry
@@ -357,7 +357,7 @@ def plot(path: Path, scenario: Scenario, runs: dict[str, dict[str, Any]]) -> Non
     ax_s.set_yticklabels(["Norm", "Deg", "Def"])
     ax_s.set_ylabel("worst server level (policy)", color="darkorange")
     fig.subplots_adjust(left=0.09, right=0.80, top=0.95, bottom=0.07, hspace=0.3)
-    FigureCanvasAgg(fig).print_png(str(path))  # type: ignore[no-untyped-call]
+    save_png(fig, path, tight=False)
 
 
 register(

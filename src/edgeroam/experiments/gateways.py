@@ -27,12 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from edgeroam.arbiter import ArbiterConfig
 from edgeroam.controller import Controller
 from edgeroam.drivers.base import Driver
+from edgeroam.experiments.output import save_png
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.gateways.capacity import (
     DEFAULT_MAX_UDP_LOSS,
@@ -359,8 +359,7 @@ def _write_pool(
         fontsize=9,
     )
     ax.legend()
-    fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(out / f"vrgw-pool-{mode}.png"))  # type: ignore[no-untyped-call]
+    save_png(fig, out / f"vrgw-pool-{mode}.png")
 
 
 # -- vrgw-capacity -----------------------------------------------------------------------------
@@ -637,9 +636,8 @@ def _write_capacity(out: Path, runs: dict[str, Any], mode: str) -> None:
             ax.legend(fontsize=7)
         what = "measured on the testbed" if mode == key else f"simulation, {key} calibration"
         fig.suptitle(f"vRGW capacity — {what}, trunk {run['link_mbps']:g} Mbit/s", fontsize=10)
-        fig.tight_layout()
         name = f"vrgw-capacity-{mode}.png" if mode == key else f"vrgw-capacity-{mode}-{key}.png"
-        FigureCanvasAgg(fig).print_png(str(out / name))  # type: ignore[no-untyped-call]
+        save_png(fig, out / name)
 
 
 register(

@@ -7,13 +7,12 @@ cost in unserved traffic — a baseline every later policy is measured against.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from edgeroam.experiments.output import save_png, write_csv
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.sim.runner import Simulation
 from edgeroam.sim.worlds import demo_world
@@ -60,21 +59,20 @@ def run(out: Path | None, progress: Progress) -> dict[str, Any]:
             rows.append(_run_one(latency, rate, seed=11))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        with (out / "healing.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(
-                ["latency_s", "failure_rate", "restored_after_s", "unserved_mbit", "operations"]
-            )
-            for r in rows:
-                writer.writerow(
-                    [
-                        r["latency_s"],
-                        r["failure_rate"],
-                        r["restored_after_s"],
-                        r["unserved_mbit"],
-                        r["operations"],
-                    ]
-                )
+        write_csv(
+            out / "healing.csv",
+            ["latency_s", "failure_rate", "restored_after_s", "unserved_mbit", "operations"],
+            [
+                [
+                    r["latency_s"],
+                    r["failure_rate"],
+                    r["restored_after_s"],
+                    r["unserved_mbit"],
+                    r["operations"],
+                ]
+                for r in rows
+            ],
+        )
         fig = Figure(figsize=(8, 4.5))
         ax = fig.add_subplot(1, 1, 1)
         for r in rows:
@@ -87,8 +85,7 @@ def run(out: Path | None, progress: Progress) -> dict[str, Any]:
         ax.set_ylabel("unserved traffic (Mbit/s)")
         ax.set_title("Service restoration by the heal policy")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        FigureCanvasAgg(fig).print_png(str(out / "healing.png"))
+        save_png(fig, out / "healing.png")
     return {"runs": [{k: v for k, v in r.items() if k != "timeline"} for r in rows]}
 
 

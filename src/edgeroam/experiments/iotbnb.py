@@ -15,7 +15,6 @@ small configurations; the registered experiments use the paper's.
 
 from __future__ import annotations
 
-import csv
 import gc
 import math
 import time
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from edgeroam.bench.placement import (
@@ -34,6 +32,7 @@ from edgeroam.bench.placement import (
     random_requests,
     time_decisions,
 )
+from edgeroam.experiments.output import save_png, write_csv
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.policies.placement.costs import CostModel, DelayCheck, PlacementMode, Strategy
 from edgeroam.policies.placement.edge import EdgeState, Request
@@ -79,18 +78,6 @@ def run_until_die(
         placed.append((choice.row, choice.cost, choice.place))
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(path))  # type: ignore[no-untyped-call]
-
-
 # --- capacity (Fig. 10) -------------------------------------------------------------------------
 
 
@@ -120,7 +107,7 @@ def run_capacity(out: Path | None, progress: Progress) -> dict[str, Any]:
 def write_capacity(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     header = ["flavor", *(m.value for m in MODES)]
-    _write_csv(
+    write_csv(
         out / "iotbnb-capacity.csv",
         header,
         [[r[h] for h in header] for r in result["rows"]],
@@ -139,7 +126,7 @@ def write_capacity(result: dict[str, Any], out: Path) -> None:
     ax.set_ylabel("instances deployed (log scale)")
     ax.set_title("Run until die: instances per flavour and placement mode (reference grid)")
     ax.legend()
-    _save(fig, out / "iotbnb-capacity.png")
+    save_png(fig, out / "iotbnb-capacity.png")
 
 
 # --- cost curves (Figs. 11–12) ------------------------------------------------------------------
@@ -176,7 +163,7 @@ def write_costs(result: dict[str, Any], out: Path) -> None:
         for r in result["runs"]
         for i, (c, p) in enumerate(zip(r["costs"], r["places"], strict=True))
     ]
-    _write_csv(out / "iotbnb-costs.csv", ["flavor", "mode", "instance", "cost", "place"], rows)
+    write_csv(out / "iotbnb-costs.csv", ["flavor", "mode", "instance", "cost", "place"], rows)
     fig = Figure(figsize=(11, 4.5))
     for k, mode in enumerate(("local_cloud", "local_cloud_bnb")):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -189,7 +176,7 @@ def write_costs(result: dict[str, Any], out: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    _save(fig, out / "iotbnb-costs.png")
+    save_png(fig, out / "iotbnb-costs.png")
 
 
 # --- external delay (Fig. 13) -------------------------------------------------------------------
@@ -248,7 +235,7 @@ def run_external_delay(out: Path | None, progress: Progress) -> dict[str, Any]:
 
 def write_external_delay(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(
+    write_csv(
         out / "iotbnb-external-delay.csv",
         ["flavor", "level", "external_delay_ms", "mean", "min", "max", "cloud_mean"],
         [
@@ -276,7 +263,7 @@ def write_external_delay(result: dict[str, Any], out: Path) -> None:
     for a in (ax, ax2):
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    _save(fig, out / "iotbnb-external-delay.png")
+    save_png(fig, out / "iotbnb-external-delay.png")
 
 
 # --- heat maps (Figs. 9 and 14) -----------------------------------------------------------------
@@ -333,7 +320,7 @@ def write_heatmap(result: dict[str, Any], out: Path) -> None:
         for x, line in enumerate(result[name]):
             for y, value in enumerate(line):
                 rows.append([name, x, y, value])
-    _write_csv(out / "iotbnb-heatmap.csv", ["when", "x", "y", "level"], rows)
+    write_csv(out / "iotbnb-heatmap.csv", ["when", "x", "y", "level"], rows)
     fig = Figure(figsize=(11, 5))
     for k, name in enumerate(("before", "after")):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -351,7 +338,7 @@ def write_heatmap(result: dict[str, Any], out: Path) -> None:
         ax.set_xticks(range(data.shape[1]))
         ax.set_yticks(range(data.shape[0]))
         fig.colorbar(image, ax=ax, shrink=0.8, label="scarcest remaining resource (levels)")
-    _save(fig, out / "iotbnb-heatmap.png")
+    save_png(fig, out / "iotbnb-heatmap.png")
 
 
 # --- scale (Fig. 5) -----------------------------------------------------------------------------
@@ -419,7 +406,7 @@ def write_scale(result: dict[str, Any], out: Path) -> None:
         "optimal_us_per_instance",
         "java_us",
     ]
-    _write_csv(out / "iotbnb-scale.csv", header, [[r[h] for h in header] for r in result["rows"]])
+    write_csv(out / "iotbnb-scale.csv", header, [[r[h] for h in header] for r in result["rows"]])
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot(1, 1, 1)
     nodes = [r["nodes"] for r in result["rows"]]
@@ -442,7 +429,7 @@ def write_scale(result: dict[str, Any], out: Path) -> None:
     ax.set_title("Decision time as the edge grows")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    _save(fig, out / "iotbnb-scale.png")
+    save_png(fig, out / "iotbnb-scale.png")
 
 
 # --- optimality ---------------------------------------------------------------------------------
@@ -567,7 +554,7 @@ def run_optimality(out: Path | None, progress: Progress) -> dict[str, Any]:
 
 def write_optimality(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(
+    write_csv(
         out / "iotbnb-optimality.csv",
         ["batch", "optimal", "heuristic", "exhaustive", "solve_ms"],
         [
@@ -594,7 +581,7 @@ def write_optimality(result: dict[str, Any], out: Path) -> None:
     )
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, out / "iotbnb-optimality.png")
+    save_png(fig, out / "iotbnb-optimality.png")
 
 
 # --- the system life cycle (§4.4–4.5) -----------------------------------------------------------
@@ -661,7 +648,7 @@ def run_lifecycle(out: Path | None, progress: Progress) -> dict[str, Any]:
 def write_lifecycle(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     header = ["t", "own", "bnb", "cloud", "standby", "demand", "cost"]
-    _write_csv(
+    write_csv(
         out / "iotbnb-lifecycle.csv", header, [[r[h] for h in header] for r in result["timeline"]]
     )
     ticks = result["timeline"]
@@ -690,7 +677,7 @@ def write_lifecycle(result: dict[str, Any], out: Path) -> None:
     ax2.set_xlabel("time (s)   (dotted: migrations)")
     ax2.set_ylabel("placement cost of the group")
     ax2.grid(alpha=0.3)
-    _save(fig, out / "iotbnb-lifecycle.png")
+    save_png(fig, out / "iotbnb-lifecycle.png")
 
 
 register(

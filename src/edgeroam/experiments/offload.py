@@ -14,9 +14,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from edgeroam.experiments.output import save_png
 from edgeroam.experiments.registry import Experiment, Progress, register
 from edgeroam.sim.runner import Progress as SimProgress
 from edgeroam.sim.runner import Simulation
@@ -293,8 +293,7 @@ def _plot(runs: dict[str, Any], out: Path, threshold: float, start: float, end: 
         fontsize=9,
     )
     bottom.set_ylabel("security occupancy")
-    fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(out / "offload-large.png"))  # type: ignore[no-untyped-call]
+    save_png(fig, out / "offload-large.png")
 
 
 def run(out: Path | None, progress: Progress, cpes: int = 1000) -> dict[str, Any]:
@@ -378,10 +377,9 @@ def run_examples(out: Path | None, progress: Progress) -> dict[str, Any]:
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
     fig.axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        FigureCanvasAgg(fig).print_png(str(out / "offload-examples.png"))  # type: ignore[no-untyped-call]
+        save_png(fig, out / "offload-examples.png")
     return {"examples": rows}
 
 
