@@ -42,8 +42,6 @@ from edgeroam.snapshot import Snapshot, TableCache, build_snapshot
 from edgeroam.store import Store
 from edgeroam.telemetry.cache import TelemetryCache
 
-KIND_MODELS = INVENTORY_MODELS
-
 
 @dataclass
 class TickReport:
@@ -121,7 +119,7 @@ class Controller:
     def put(self, kind: str, obj: BaseModel, now: float) -> BaseModel:
         """Create or replace an inventory object after checking its references."""
         inv = self.inventory
-        model = KIND_MODELS.get(kind)
+        model = INVENTORY_MODELS.get(kind)
         if model is None:
             raise InventoryError(f"unknown inventory kind {kind!r}")
         # Re-validate: objects built with model_copy(update=...) skip pydantic's checks.

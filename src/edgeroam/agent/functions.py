@@ -138,6 +138,9 @@ class Function(ABC):
 
 
 class NoopFunction(Function):
+    """A sandbox with no data-plane program: holds its flavor's resources for experiments
+    about placement, where what runs inside does not matter."""
+
     implementation = Implementation.NOOP
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -7,14 +7,15 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from edgeroam.model import (
     INVENTORY_MODELS,
@@ -27,10 +28,6 @@ from edgeroam.model import (
     Severity,
 )
 from edgeroam.store import tables
-
-M = TypeVar("M", bound=BaseModel)
-
-MODELS = INVENTORY_MODELS
 
 
 class StoreError(RuntimeError):
@@ -51,6 +48,10 @@ class Store:
         if self.url.startswith("postgresql://"):
             self.url = "postgresql+psycopg://" + self.url.removeprefix("postgresql://")
         self.is_sqlite = self.url.startswith("sqlite")
+        try:
+            self.safe_url = make_url(self.url).render_as_string(hide_password=True)
+        except ArgumentError as exc:
+            raise StoreError(f"not a database URL: {exc}") from exc
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -64,15 +65,6 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             self.migrate()
-
-    @property
-    def safe_url(self) -> str:
-        """The URL without its password, for messages."""
-        return (
-            self.engine.url.render_as_string(hide_password=True)
-            if hasattr(self, "engine")
-            else self.url.split("@")[-1]
-        )
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -130,7 +122,7 @@ class Store:
 
     def load(self, kind: str) -> list[BaseModel]:
         table = tables.INVENTORY_TABLES[kind]
-        model = MODELS[kind]
+        model = INVENTORY_MODELS[kind]
         with self._tx() as conn:
             rows = conn.execute(select(table.c.data).order_by(table.c.id)).all()
         return [model.model_validate(r.data) for r in rows]
