@@ -244,17 +244,21 @@ class Controller:
                     continue
                 self.memory[policy.name] = result.memory
                 for note in result.notes:
-                    # Notes named alarm_* report an alarm's raise/change/clear (ETSI style).
-                    alarm = note.rule.startswith("alarm_")
                     self.events.emit(
                         now,
-                        EventCategory.ALARM if alarm else EventCategory.DECISION,
+                        EventCategory.DECISION,
                         note.message,
-                        tags=(policy.name, note.rule, "alarm" if alarm else "note"),
-                        severity=Severity(note.details.get("severity", "info"))
-                        if alarm
-                        else Severity.INFO,
+                        tags=(policy.name, note.rule, "note"),
                         data={"reason": note.model_dump(mode="json")},
+                    )
+                for alarm in result.alarms:
+                    self.events.emit(
+                        now,
+                        EventCategory.ALARM,
+                        alarm.message,
+                        tags=(policy.name, alarm.rule, "alarm"),
+                        severity=Severity(alarm.details.get("severity", "info")),
+                        data={"reason": alarm.model_dump(mode="json")},
                     )
                 for proposal in result.proposals:
                     stamped = proposal.model_copy(update={"policy": policy.name})

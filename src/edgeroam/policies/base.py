@@ -41,6 +41,9 @@ class PolicyResult:
     memory: Any = None
     notes: tuple[Reason, ...] = field(default=())
     """Observations worth an event even when nothing is proposed (e.g. a trigger arming)."""
+    alarms: tuple[Reason, ...] = field(default=())
+    """Alarm raises, changes and clears (ETSI style), logged as ALARM events whose severity
+    is `details["severity"]` (an event severity name; info when absent)."""
 
 
 class Policy(Protocol):

@@ -410,6 +410,7 @@ class _Cycle:
         self.mem = mem
         self.now = snapshot.now
         self.notes: list[Reason] = []
+        self.alarm_events: list[Reason] = []
         self.proposals: list[Proposal] = []
         self.reported = set(mem.reported)
         self.alarms = dict(mem.alarms)
@@ -695,14 +696,13 @@ class _Cycle:
             PerceivedSeverity.MINOR: "warning",
             PerceivedSeverity.WARNING: "warning",
         }.get(alarm.perceived_severity, "info")
-        self.note(
-            rule,
+        message = (
             f"{alarm.event_type.value} {alarm.probable_cause} on {alarm.managed_object} {verb}"
             + (f" {alarm.perceived_severity.value}" if rule != "alarm_cleared" else "")
-            + (f": {alarm.fault_details[0]}" if alarm.fault_details else ""),
-            alarm=alarm.model_dump(mode="json"),
-            severity=severity,
+            + (f": {alarm.fault_details[0]}" if alarm.fault_details else "")
         )
+        details = {"alarm": alarm.model_dump(mode="json"), "severity": severity}
+        self.alarm_events.append(Reason(rule=rule, message=message, details=details))
 
     def _details(self, row: int, param: Parameter) -> tuple[str, ...]:
         out = []
@@ -1216,4 +1216,9 @@ class _Cycle:
             site_since=self.site_since,
             host_levels=levels_now,
         )
-        return PolicyResult(proposals=tuple(self.proposals), memory=memory, notes=tuple(self.notes))
+        return PolicyResult(
+            proposals=tuple(self.proposals),
+            memory=memory,
+            notes=tuple(self.notes),
+            alarms=tuple(self.alarm_events),
+        )
