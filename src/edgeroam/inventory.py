@@ -30,8 +30,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Column order of the resource arrays.
-RESOURCES = ("vcpu", "memory_mb", "bandwidth_mbps")
 HOST_STATES = tuple(HostState)
 _STATE_CODE = {state: code for code, state in enumerate(HOST_STATES)}
 HOST_KINDS = tuple(HostKind)
@@ -133,9 +131,6 @@ class Inventory:
     def _need(self, kind: str, table: Mapping[str, object], key: str | None, who: str) -> None:
         if key is not None and key not in table:
             raise InventoryError(f"{who}: unknown {kind} {key!r}")
-
-    def check_site(self, site: Site) -> None:
-        del site  # a site refers to nothing
 
     def check_host(self, host: Host) -> None:
         self._need("site", self.sites, host.site, f"host {host.id!r}")

@@ -175,11 +175,6 @@ class NetnsDriver:
         with self._lock:
             self.last_seen[host] = self.clock() if now is None else now
 
-    def has_work(self, host: str, now: float | None = None) -> bool:
-        now = self.clock() if now is None else now
-        with self._lock:
-            return any(self._deliverable(k, now) for k in self._queues.get(host, ()))
-
     def _deliverable(self, key: str, now: float) -> bool:
         t = self._tickets[key]
         return t.outcome is Outcome.PENDING and (

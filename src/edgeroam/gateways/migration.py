@@ -47,10 +47,6 @@ class Image(Context):
         default_factory=dict, description="State files by name (configs, leases, ruleset)."
     )
 
-    @property
-    def size_bytes(self) -> int:
-        return sum(len(text.encode()) for text in self.files.values())
-
 
 class Timings(Model):
     """Durations of a vRGW's building blocks, in seconds (measured on the testbed)."""
@@ -70,15 +66,6 @@ class Timings(Model):
         default=100.0, description="Bandwidth an image crosses between sites."
     )
     site_delay_s: NonNegative = Field(default=0.02, description="One-way delay between sites.")
-
-
-def interruption_s(mode: MigrationMode, timings: Timings, *, cross_site: bool) -> float:
-    """Expected time the customer is unserved (the simulation driver's model)."""
-    if mode is MigrationMode.CONTEXT:
-        return timings.cutover_s + (2 * timings.site_delay_s if cross_site else 0.0)
-    transfer = timings.image_mb * 8 / timings.site_link_mbps if cross_site else 0.0
-    delay = timings.site_delay_s if cross_site else 0.0
-    return timings.freeze_s + transfer + delay + timings.build_s + timings.start_s
 
 
 def request(

@@ -38,7 +38,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -1003,21 +1003,6 @@ def reachable(ns: str, address: str, timeout_s: float = 1.0) -> bool:
         netns_exec_argv(ns, argv), capture_output=True, text=True, timeout=timeout_s + 5
     )
     return done.returncode == 0
-
-
-@contextlib.contextmanager
-def bed_up(
-    prefix: str = DEFAULT_PREFIX,
-    nodes: Sequence[str] = ("node-a",),
-    trunk_mbps: float | None = None,
-) -> Iterator[VrgwBed]:
-    """A bed for the duration of a `with` block; everything is removed afterwards."""
-    bed = VrgwBed(prefix=prefix, nodes=tuple(nodes), trunk_mbps=trunk_mbps)
-    try:
-        bed.up()
-        yield bed
-    finally:
-        bed.down()
 
 
 def is_root() -> bool:
